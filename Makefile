@@ -1,0 +1,49 @@
+# vpp task runner. `make demo` and `make test` set everything up from a fresh clone.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+ONLY ?=
+
+.DEFAULT_GOAL := help
+
+.PHONY: help install demo serve test test-fast lint format bench clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python >= 3.11 needed"'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev]'
+	@touch $(STAMP)
+
+install: $(STAMP) ## create .venv and install vpp with its dev tools
+
+demo: $(STAMP) ## migrate, seed a simulated Gansu park and serve it on 127.0.0.1:8000 (SQLite)
+	$(BIN)/vpp demo
+
+serve: $(STAMP) ## serve the API on the configured database (VPP_DATABASE_URL)
+	$(BIN)/vpp db upgrade && $(BIN)/vpp serve
+
+test: $(STAMP) ## run every test on SQLite and on a throwaway PostgreSQL 15
+	scripts/with-postgres --fast $(BIN)/python -m pytest -q
+
+test-fast: $(STAMP) ## run the tests without starting PostgreSQL (its tests are skipped)
+	$(BIN)/python -m pytest -q
+
+lint: $(STAMP) ## ruff (lint and format check) and mypy
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy vpp adapters market migrations tests bench
+
+format: $(STAMP) ## apply ruff's fixes and formatting
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+bench: $(STAMP) ## run the benchmarks (ONLY=name for a subset); writes bench/results.json
+	scripts/with-postgres $(BIN)/python -m bench $(if $(ONLY),--only $(ONLY))
+
+clean: ## remove the virtualenv, the demo database and caches
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache .hypothesis

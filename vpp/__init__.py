@@ -1,0 +1,3 @@
+"""vpp: a virtual power plant and load aggregator for zero-carbon industrial parks."""
+
+__version__ = "0.1.0"

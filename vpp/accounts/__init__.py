@@ -1,0 +1,1 @@
+"""Accounts and API keys: who may call the service, as which role."""

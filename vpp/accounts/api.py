@@ -1,0 +1,56 @@
+"""Admin routes: accounts and API keys."""
+
+from __future__ import annotations
+
+import uuid
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy.orm import Session
+
+from vpp.accounts import service
+from vpp.accounts.schemas import AccountCreate, AccountOut, KeyCreate, KeyCreated, KeyOut
+from vpp.kit.auth import Principal, require
+from vpp.kit.idempotency import Idempotency, idempotency
+from vpp.kit.responses import commit_json
+from vpp.kit.session import get_session
+
+router = APIRouter(tags=["admin"])
+admin_only = require("admin")
+
+
+@router.post("/accounts", status_code=201, response_model=AccountOut)
+def create_account(
+    body: AccountCreate,
+    principal: Principal = Depends(admin_only),
+    session: Session = Depends(get_session),
+    idem: Idempotency = Depends(idempotency),
+) -> JSONResponse:
+    account = service.create_account(session, body.name, body.kind, principal)
+    return commit_json(session, idem, 201, AccountOut.model_validate(account))
+
+
+@router.post("/keys", status_code=201, response_model=KeyCreated)
+def create_key(
+    body: KeyCreate,
+    principal: Principal = Depends(admin_only),
+    session: Session = Depends(get_session),
+    idem: Idempotency = Depends(idempotency),
+) -> JSONResponse:
+    key, token = service.issue_key(session, body.account_id, body.name, body.expires_at, principal)
+    out = KeyCreated.model_validate({**KeyOut.model_validate(key).model_dump(), "token": token})
+    return commit_json(session, idem, 201, out)
+
+
+@router.delete("/keys/{key_id}", response_model=KeyOut)
+def revoke_key(
+    key_id: uuid.UUID,
+    request: Request,
+    principal: Principal = Depends(admin_only),
+    session: Session = Depends(get_session),
+    idem: Idempotency = Depends(idempotency),
+) -> JSONResponse:
+    key = service.revoke_key(session, key_id, principal)
+    response = commit_json(session, idem, 200, KeyOut.model_validate(key))
+    request.app.state.key_cache.invalidate(key.id)
+    return response

@@ -1,0 +1,109 @@
+"""The FastAPI application: routers, error handling, metrics, and its lifespan."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy import text
+from sqlalchemy.orm import Session, sessionmaker
+from starlette.concurrency import run_in_threadpool
+
+from vpp import __version__
+from vpp.accounts.api import router as accounts_router
+from vpp.assets.api import router as assets_router
+from vpp.config import Settings
+from vpp.kit.auth import KeyCache, RateLimiter
+from vpp.kit.db import create_db_engine, make_sessionmaker
+from vpp.kit.errors import Problem, install_error_handlers, problem_response
+from vpp.kit.idempotency import Replay, replay_response
+from vpp.kit.metrics import Metrics, MetricsMiddleware
+from vpp.telemetry.api import router as telemetry_router
+
+DESCRIPTION = """\
+A virtual power plant for zero-carbon industrial parks. Enterprises enroll sites and
+flexible assets and push telemetry; the operator watches the pool.
+
+Units: power kW, energy kWh, price CNY/MWh. Sign: net load, + drawn from the grid.
+Time: UTC with an explicit offset; market days are Asia/Shanghai, 96 x 15 min.
+Auth: `Authorization: Bearer <key>`. Errors: RFC 9457 problem details.
+Writes accept an `Idempotency-Key` header.
+"""
+
+
+def _ops_router() -> APIRouter:
+    router = APIRouter(tags=["operations"])
+
+    @router.get("/healthz")
+    async def healthz() -> dict[str, str]:
+        """The process is up (no dependency checked)."""
+        return {"status": "ok", "version": __version__}
+
+    @router.get("/readyz")
+    async def readyz(request: Request) -> JSONResponse:
+        """The process can serve: its database answers."""
+
+        def ping() -> None:
+            with request.app.state.sessionmaker() as session:
+                session.execute(text("SELECT 1"))
+
+        try:
+            await run_in_threadpool(ping)
+        except Exception as exc:
+            return problem_response(
+                Problem(503, f"database unavailable: {type(exc).__name__}"), "/readyz"
+            )
+        return JSONResponse({"status": "ready", "database": "ok"})
+
+    @router.get("/metrics", include_in_schema=False)
+    async def metrics(request: Request) -> Response:
+        return Response(generate_latest(request.app.state.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    return router
+
+
+def create_app(
+    settings: Settings | None = None, *, session_factory: sessionmaker[Session] | None = None
+) -> FastAPI:
+    """Build the app. Without ``session_factory`` the lifespan opens (and closes) the
+    engine of ``settings.database_url``; tests pass a factory bound to their connection."""
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if session_factory is not None:
+            yield
+            return
+        engine = create_db_engine(settings.database_url)
+        app.state.sessionmaker = make_sessionmaker(engine)
+        try:
+            yield
+        finally:
+            engine.dispose()
+
+    app = FastAPI(
+        title="vpp",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.sessionmaker = session_factory
+    app.state.key_cache = KeyCache(settings.auth_cache_ttl_s)
+    app.state.rate_limiter = RateLimiter(settings.rate_limit_per_s, settings.rate_limit_burst)
+    app.state.metrics = Metrics()
+
+    install_error_handlers(app)
+
+    @app.exception_handler(Replay)
+    async def _replay(_request: Request, exc: Replay) -> JSONResponse:
+        return replay_response(exc)
+
+    app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
+    app.include_router(_ops_router())
+    for router in (accounts_router, assets_router, telemetry_router):
+        app.include_router(router, prefix="/v1")
+    return app

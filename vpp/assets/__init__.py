@@ -1,0 +1,1 @@
+"""Enrollment: enterprises' sites and flexible assets, and the operator's pool view."""

@@ -1,0 +1,56 @@
+"""Typed service settings, read once from ``VPP_*`` environment variables."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_DATABASE_URL = "sqlite:///./var/vpp.db"
+
+
+class Settings(BaseSettings):
+    """Everything the service reads from its environment, validated at start-up."""
+
+    model_config = SettingsConfigDict(env_prefix="VPP_", extra="ignore", frozen=True)
+
+    environment: Literal["demo", "development", "production", "test"] = "development"
+    database_url: str = DEFAULT_DATABASE_URL
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+
+    telemetry_max_batch: int = Field(
+        default=10_000, ge=1, description="Most readings one POST /v1/telemetry may carry."
+    )
+    telemetry_query_max: int = Field(default=10_000, ge=1)
+    rate_limit_per_s: float = Field(
+        default=200.0, gt=0, description="Sustained requests per second allowed per API key."
+    )
+    rate_limit_burst: int = Field(default=400, ge=1)
+    auth_cache_ttl_s: float = Field(
+        default=5.0,
+        ge=0,
+        description="How long a verified key is trusted without a database look-up. Another "
+        "replica sees a revocation within this many seconds; the revoking replica at once.",
+    )
+    idempotency_stale_after_s: float = Field(
+        default=60.0,
+        gt=0,
+        description="An in-progress idempotency claim older than this is taken over (its "
+        "request is presumed dead).",
+    )
+    metrics_public: bool = True
+
+    @model_validator(mode="after")
+    def _refuse_insecure_production(self) -> Settings:
+        if self.environment == "production" and self.database_url.startswith("sqlite"):
+            raise ValueError(
+                "VPP_DATABASE_URL must point at PostgreSQL in production; "
+                "SQLite is for the demo and development only"
+            )
+        return self
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")

@@ -1,0 +1,66 @@
+"""Pure domain core: market time, units and signs, asset kinds and the generalised battery."""
+
+from vpp.domain.assets import (
+    PARAMS_BY_KIND,
+    AssetKind,
+    AssetParams,
+    BatteryParams,
+    CurtailableLoadParams,
+    EvFleetParams,
+    ProcessType,
+    PvParams,
+    ShiftableProcessParams,
+    flexibility_of,
+    parse_params,
+)
+from vpp.domain.errors import DomainError, InvalidParameterError, NaiveDatetimeError
+from vpp.domain.flexibility import GeneralisedBattery
+from vpp.domain.time import (
+    INTERVAL,
+    INTERVAL_HOURS,
+    INTERVALS_PER_DAY,
+    MARKET_TZ,
+    MarketInterval,
+    day_bounds_utc,
+    day_intervals,
+    ensure_aware,
+    floor_to_interval,
+    interval_of,
+    interval_starts_utc,
+    market_day_of,
+)
+from vpp.domain.units import Direction, cny_from_price, kwh_from_kw, split_flexibility
+
+__all__ = [
+    "INTERVAL",
+    "INTERVALS_PER_DAY",
+    "INTERVAL_HOURS",
+    "MARKET_TZ",
+    "PARAMS_BY_KIND",
+    "AssetKind",
+    "AssetParams",
+    "BatteryParams",
+    "CurtailableLoadParams",
+    "Direction",
+    "DomainError",
+    "EvFleetParams",
+    "GeneralisedBattery",
+    "InvalidParameterError",
+    "MarketInterval",
+    "NaiveDatetimeError",
+    "ProcessType",
+    "PvParams",
+    "ShiftableProcessParams",
+    "cny_from_price",
+    "day_bounds_utc",
+    "day_intervals",
+    "ensure_aware",
+    "flexibility_of",
+    "floor_to_interval",
+    "interval_of",
+    "interval_starts_utc",
+    "kwh_from_kw",
+    "market_day_of",
+    "parse_params",
+    "split_flexibility",
+]

@@ -1,0 +1,1 @@
+"""Cross-cutting infrastructure: database sessions, auth, errors, idempotency, metrics."""

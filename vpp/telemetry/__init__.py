@@ -1,0 +1,1 @@
+"""Telemetry: batched ingest of asset readings and queries over time."""

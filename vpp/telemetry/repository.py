@@ -1,0 +1,88 @@
+"""Telemetry storage: each database's bulk path, and time-range reads."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import insert, select
+from sqlalchemy.orm import Session
+
+from vpp.models import TelemetryReading
+
+COLUMNS = ("asset_id", "ts", "power_kw", "soc", "energy_kwh", "status", "quality")
+Row = tuple[uuid.UUID, datetime, float, float | None, float | None, str | None, str]
+
+_PG_STAGE = (
+    "CREATE TEMP TABLE IF NOT EXISTS telemetry_stage "
+    "(LIKE telemetry INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
+)
+_PG_COPY = f"COPY {{table}} ({', '.join(COLUMNS)}) FROM STDIN (FORMAT BINARY)"
+_PG_TYPES = ("uuid", "timestamptz", "float8", "float8", "float8", "text", "text")
+
+
+def insert_readings(session: Session, rows: Sequence[Row]) -> int:
+    """Store readings, skipping any (asset, ts) already stored; return how many were new.
+
+    PostgreSQL: binary COPY straight into the table, the fast path; if that hits a
+    stored duplicate, the savepoint is rolled back and the batch goes through a
+    staging table and ``INSERT ... ON CONFLICT DO NOTHING``. SQLite: one
+    ``INSERT OR IGNORE`` executemany. Runs in the caller's transaction.
+    """
+    if not rows:
+        return 0
+    connection = session.connection()
+    if connection.dialect.name == "postgresql":
+        return _insert_postgresql(connection.connection.dbapi_connection, rows)
+    result = session.execute(
+        insert(TelemetryReading).prefix_with("OR IGNORE"),
+        [dict(zip(COLUMNS, row, strict=True)) for row in rows],
+    )
+    return int(getattr(result, "rowcount", 0))
+
+
+def _copy(cursor: Any, table: str, rows: Sequence[Row]) -> None:
+    with cursor.copy(_PG_COPY.format(table=table)) as copy:
+        copy.set_types(_PG_TYPES)
+        for row in rows:
+            copy.write_row(row)
+
+
+def _insert_postgresql(dbapi: Any, rows: Sequence[Row]) -> int:
+    import psycopg
+
+    with dbapi.cursor() as cursor:
+        try:
+            with dbapi.transaction():
+                _copy(cursor, "telemetry", rows)
+            return len(rows)
+        except psycopg.errors.UniqueViolation:
+            pass
+        cursor.execute(_PG_STAGE)
+        _copy(cursor, "telemetry_stage", rows)
+        cursor.execute(
+            f"INSERT INTO telemetry ({', '.join(COLUMNS)}) "
+            f"SELECT {', '.join(COLUMNS)} FROM telemetry_stage ON CONFLICT DO NOTHING"
+        )
+        inserted = int(cursor.rowcount)
+        cursor.execute("DELETE FROM telemetry_stage")
+        return inserted
+
+
+def read_range(
+    session: Session, asset_id: uuid.UUID, start: datetime, end: datetime, limit: int
+) -> Sequence[TelemetryReading]:
+    """Readings with ``start <= ts < end`` in time order, at most ``limit``."""
+    stmt = (
+        select(TelemetryReading)
+        .where(
+            TelemetryReading.asset_id == asset_id,
+            TelemetryReading.ts >= start,
+            TelemetryReading.ts < end,
+        )
+        .order_by(TelemetryReading.ts)
+        .limit(limit)
+    )
+    return session.execute(stmt).scalars().all()
