@@ -53,6 +53,7 @@ def ingest(session: Session, principal: Principal, readings: Sequence[Reading]) 
             f"readings[{index}].asset_id",
             "asset_exists",
             f"no active asset {readings[index].asset_id} of yours",
+            status=404,
         )
 
     rows: dict[tuple[object, datetime], repository.Row] = {}

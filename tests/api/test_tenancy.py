@@ -1,0 +1,188 @@
+"""Tenant isolation and authentication, driven by one table of every route and method."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import update
+from sqlalchemy.orm import Session, sessionmaker
+
+from tests.conftest import SITE, Caller, create_battery, create_site
+from vpp.models import ApiKey
+from vpp.models.base import utcnow
+
+READING_TS = "2026-11-25T08:00:00+08:00"
+WINDOW = {"start": "2026-11-25T00:00:00+08:00", "end": "2026-11-26T00:00:00+08:00"}
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    path: str
+    roles: frozenset[str]
+    body: Callable[[dict[str, Any]], Any] | None = None
+    params: dict[str, str] | None = None
+
+    def __str__(self) -> str:
+        return f"{self.method} {self.path}"
+
+
+E, O, A = frozenset({"enterprise"}), frozenset({"operator"}), frozenset({"admin"})
+EO = frozenset({"enterprise", "operator"})
+
+ROUTES = [
+    Route("GET", "/v1/sites", EO),
+    Route("POST", "/v1/sites", E, lambda o: SITE),
+    Route("GET", "/v1/sites/{site}", EO),
+    Route("PATCH", "/v1/sites/{site}", E, lambda o: {"name": "renamed"}),
+    Route("DELETE", "/v1/sites/{site}", E),
+    Route("GET", "/v1/assets", EO),
+    Route(
+        "POST",
+        "/v1/assets",
+        E,
+        lambda o: {
+            "site_id": o["site"],
+            "name": "B",
+            "kind": "pv",
+            "params": {"peak_kw": 100},
+        },
+    ),
+    Route("GET", "/v1/assets/{asset}", EO),
+    Route("PATCH", "/v1/assets/{asset}", E, lambda o: {"name": "renamed"}),
+    Route("DELETE", "/v1/assets/{asset}", E),
+    Route("GET", "/v1/assets/{asset}/telemetry", EO, params=WINDOW),
+    Route(
+        "POST",
+        "/v1/telemetry",
+        E,
+        lambda o: {"readings": [{"asset_id": o["asset"], "ts": READING_TS, "power_kw": 1.0}]},
+    ),
+    Route("GET", "/v1/pool/summary", O),
+    Route("POST", "/v1/accounts", A, lambda o: {"name": "New Co", "kind": "enterprise"}),
+    Route("POST", "/v1/keys", A, lambda o: {"account_id": o["account"]}),
+    Route("DELETE", "/v1/keys/{key}", A),
+]
+OBJECT_ROUTES = [r for r in ROUTES if "{site}" in r.path or "{asset}" in r.path]
+OBJECT_ROUTES += [r for r in ROUTES if r.method == "POST" and r.path in ("/v1/assets", "/v1/telemetry")]
+
+
+@pytest.fixture
+def objects(client: TestClient, enterprise: Caller) -> dict[str, Any]:
+    """Enterprise A's site, asset, account and key."""
+    site = create_site(client, enterprise)
+    asset = create_battery(client, enterprise, site["id"])
+    return {
+        "site": site["id"],
+        "asset": asset["id"],
+        "account": str(enterprise.account_id),
+        "key": str(enterprise.key_id),
+    }
+
+
+def call(client: TestClient, route: Route, objects: dict[str, Any], headers: dict[str, str]) -> Any:
+    path = route.path.format(**objects)
+    body = route.body(objects) if route.body else None
+    return client.request(route.method, path, json=body, params=route.params, headers=headers)
+
+
+def assert_problem(response: Any, status: int) -> None:
+    assert response.status_code == status, f"{response.status_code}: {response.text}"
+    assert response.headers["content-type"].startswith("application/problem+json")
+    assert response.json()["status"] == status
+
+
+@pytest.mark.parametrize("route", OBJECT_ROUTES, ids=str)
+def test_foreign_objects_are_not_found(
+    client: TestClient,
+    route: Route,
+    objects: dict[str, Any],
+    enterprise: Caller,
+    other_enterprise: Caller,
+) -> None:
+    response = call(client, route, objects, other_enterprise.headers)
+    assert_problem(response, 404)
+    assert "Battery 1" not in response.text
+    assert objects["account"] not in response.text
+    # Nothing of A's changed.
+    site = client.get(f"/v1/sites/{objects['site']}", headers=enterprise.headers).json()
+    asset = client.get(f"/v1/assets/{objects['asset']}", headers=enterprise.headers).json()
+    assert site["name"] == SITE["name"] and site["retired_at"] is None
+    assert asset["name"] == "Battery 1" and asset["retired_at"] is None
+    history = client.get(
+        f"/v1/assets/{objects['asset']}/telemetry", params=WINDOW, headers=enterprise.headers
+    ).json()
+    assert history["items"] == []
+
+
+def test_foreign_lists_are_empty(
+    client: TestClient, objects: dict[str, Any], other_enterprise: Caller
+) -> None:
+    for path in ("/v1/sites", "/v1/assets"):
+        response = client.get(path, headers=other_enterprise.headers)
+        assert response.status_code == 200
+        assert response.json()["items"] == []
+
+
+ROLES = ("enterprise", "operator", "grid", "admin")
+
+
+@pytest.mark.parametrize("route", ROUTES, ids=str)
+def test_roles_outside_a_route_are_forbidden(
+    client: TestClient,
+    route: Route,
+    objects: dict[str, Any],
+    make_caller: Callable[..., Caller],
+) -> None:
+    for role in ROLES:
+        if role in route.roles:
+            continue
+        response = call(client, route, objects, make_caller(role).headers)
+        assert_problem(response, 403)
+
+
+@pytest.mark.parametrize("route", ROUTES, ids=str)
+def test_missing_revoked_or_expired_keys_are_unauthorized(
+    client: TestClient,
+    route: Route,
+    objects: dict[str, Any],
+    make_caller: Callable[..., Caller],
+    admin: Caller,
+    session_factory: sessionmaker[Session],
+) -> None:
+    role = sorted(route.roles)[0]
+    revoked, expired = make_caller(role), make_caller(role)
+    # Use the revoked key once first, so revocation must also evict it from the key cache.
+    assert client.get("/healthz", headers=revoked.headers).status_code == 200
+    call(client, route, objects, revoked.headers)
+    assert client.delete(f"/v1/keys/{revoked.key_id}", headers=admin.headers).status_code == 200
+    with session_factory() as session:
+        session.execute(
+            update(ApiKey).where(ApiKey.id == expired.key_id).values(expires_at=utcnow() - timedelta(seconds=1))
+        )
+        session.commit()
+
+    for headers in (
+        {},
+        {"Authorization": "Bearer"},
+        {"Authorization": "Basic dXNlcjpwYXNz"},
+        {"Authorization": "Bearer vpp_not-a-real-key"},
+        revoked.headers,
+        expired.headers,
+    ):
+        response = call(client, route, objects, headers)
+        assert_problem(response, 401)
+        assert response.headers["www-authenticate"] == "Bearer"
+
+
+def test_a_key_cannot_be_used_by_its_revoker_afterwards_even_when_cached(
+    client: TestClient, enterprise: Caller, admin: Caller
+) -> None:
+    assert client.get("/v1/assets", headers=enterprise.headers).status_code == 200
+    assert client.delete(f"/v1/keys/{enterprise.key_id}", headers=admin.headers).status_code == 200
+    assert client.get("/v1/assets", headers=enterprise.headers).status_code == 401
