@@ -13,13 +13,12 @@ from pydantic_core import to_jsonable_python
 from sqlalchemy import Engine, func, select, text
 from sqlalchemy.engine import make_url
 
+from bench.core import Context, check
 from vpp.accounts import service as accounts
 from vpp.domain.assets import AssetKind, flexibility_of, parse_params
 from vpp.kit import migrate
 from vpp.kit.db import create_db_engine, make_sessionmaker
 from vpp.models import Asset, Site, TelemetryReading
-
-from bench.core import Context, check
 
 Backend = Literal["sqlite", "postgresql"]
 
@@ -55,7 +54,9 @@ def fresh_database(ctx: Context, name: str, backend: Backend) -> Iterator[str]:
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
             conn.execute(text(f'CREATE DATABASE "{database}"'))
-        url = make_url(ctx.pg_admin_url).set(database=database).render_as_string(hide_password=False)
+        url = (
+            make_url(ctx.pg_admin_url).set(database=database).render_as_string(hide_password=False)
+        )
         try:
             migrate.upgrade(url)
             yield url

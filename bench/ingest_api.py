@@ -17,11 +17,10 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 
-from vpp.kit.db import create_db_engine
-
 from bench.core import MIN_REPEATS, Benchmark, Context, Result, check, median
 from bench.databases import Backend, count_readings, fresh_database, seed_tenant
 from bench.server import running_server
+from vpp.kit.db import create_db_engine
 
 START = datetime(2025, 1, 1, tzinfo=UTC)
 STEP = timedelta(minutes=15)
@@ -30,7 +29,9 @@ BATCH = 10_000
 CLIENTS = 3
 
 
-def encode_batches(asset_ids: Sequence[str], first_step: int, n_batches: int, seed: int) -> list[bytes]:
+def encode_batches(
+    asset_ids: Sequence[str], first_step: int, n_batches: int, seed: int
+) -> list[bytes]:
     """``n_batches`` bodies of ``BATCH`` readings, time step by time step, all new pairs."""
     steps_per_batch = BATCH // len(asset_ids)
     check(steps_per_batch * len(asset_ids) == BATCH, "BATCH must be a multiple of the assets")

@@ -13,17 +13,18 @@ import time
 import uuid
 from datetime import UTC, datetime, timedelta
 
-from vpp.kit.db import create_db_engine, make_sessionmaker
-from vpp.telemetry.repository import Row, insert_readings
-
 from bench.core import MIN_REPEATS, Benchmark, Context, Result, check, median
 from bench.databases import Backend, count_readings, fresh_database, seed_tenant
+from vpp.kit.db import create_db_engine, make_sessionmaker
+from vpp.telemetry.repository import Row, insert_readings
 
 START = datetime(2025, 1, 1, tzinfo=UTC)
 STEP = timedelta(minutes=15)
 
 
-def make_rows(asset_ids: list[uuid.UUID], first_step: int, steps: int, rng: random.Random) -> list[Row]:
+def make_rows(
+    asset_ids: list[uuid.UUID], first_step: int, steps: int, rng: random.Random
+) -> list[Row]:
     rows: list[Row] = []
     for step in range(first_step, first_step + steps):
         ts = START + step * STEP

@@ -22,6 +22,7 @@ class Server:
     host: str
     port: int
     log_path: Path
+    pid: int
 
     @property
     def base_url(self) -> str:
@@ -73,9 +74,15 @@ def running_server(ctx: Context, database_url: str, name: str) -> Iterator[Serve
             command, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
         )
     try:
-        server = Server(host, port, log_path)
+        server = Server(host, port, log_path, process.pid)
         _wait_ready(process, server)
-        yield server
+        try:
+            yield server
+        except Exception:
+            tail = _tail(log_path)
+            if tail:
+                ctx.log(f"    the server's log ends with:\n{tail}")
+            raise
         if process.poll() is not None:
             raise BenchmarkError(
                 f"the server exited during the benchmark (code {process.returncode}):\n"

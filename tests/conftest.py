@@ -102,7 +102,7 @@ def session(session_factory: sessionmaker[Session]) -> Iterator[Session]:
         yield session
 
 
-def test_settings(**overrides: object) -> Settings:
+def make_settings(**overrides: object) -> Settings:
     values: dict[str, object] = {
         "environment": "test",
         "database_url": "sqlite://",
@@ -116,7 +116,7 @@ def test_settings(**overrides: object) -> Settings:
 
 @pytest.fixture
 def settings() -> Settings:
-    return test_settings()
+    return make_settings()
 
 
 @pytest.fixture

@@ -23,8 +23,8 @@ admin_only = require("admin")
 def create_account(
     body: AccountCreate,
     principal: Principal = Depends(admin_only),
-    session: Session = Depends(get_session),
-    idem: Idempotency = Depends(idempotency),
+    session: Session = Depends(get_session, scope="function"),
+    idem: Idempotency = Depends(idempotency, scope="function"),
 ) -> JSONResponse:
     account = service.create_account(session, body.name, body.kind, principal)
     return commit_json(session, idem, 201, AccountOut.model_validate(account))
@@ -34,8 +34,8 @@ def create_account(
 def create_key(
     body: KeyCreate,
     principal: Principal = Depends(admin_only),
-    session: Session = Depends(get_session),
-    idem: Idempotency = Depends(idempotency),
+    session: Session = Depends(get_session, scope="function"),
+    idem: Idempotency = Depends(idempotency, scope="function"),
 ) -> JSONResponse:
     key, token = service.issue_key(session, body.account_id, body.name, body.expires_at, principal)
     out = KeyCreated.model_validate({**KeyOut.model_validate(key).model_dump(), "token": token})
@@ -47,8 +47,8 @@ def revoke_key(
     key_id: uuid.UUID,
     request: Request,
     principal: Principal = Depends(admin_only),
-    session: Session = Depends(get_session),
-    idem: Idempotency = Depends(idempotency),
+    session: Session = Depends(get_session, scope="function"),
+    idem: Idempotency = Depends(idempotency, scope="function"),
 ) -> JSONResponse:
     key = service.revoke_key(session, key_id, principal)
     response = commit_json(session, idem, 200, KeyOut.model_validate(key))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from fastapi import APIRouter, Body, Depends, Query
+from fastapi import APIRouter, Depends, Query
 from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session
 
@@ -53,7 +53,7 @@ def list_sites(
     limit: int = Limit,
     include_retired: bool = False,
     principal: Principal = Depends(reader),
-    session: Session = Depends(get_session),
+    session: Session = Depends(get_session, scope="function"),
 ) -> Page[SiteOut]:
     sites = repository.list_sites(
         session, service.tenant_scope(principal), _after(cursor), limit, include_retired
@@ -67,8 +67,8 @@ def list_sites(
 def create_site(
     body: SiteCreate,
     principal: Principal = Depends(enterprise),
-    session: Session = Depends(get_session),
-    idem: Idempotency = Depends(idempotency),
+    session: Session = Depends(get_session, scope="function"),
+    idem: Idempotency = Depends(idempotency, scope="function"),
 ) -> JSONResponse:
     site = service.create_site(session, principal, body)
     return commit_json(session, idem, 201, SiteOut.model_validate(site))
@@ -78,7 +78,7 @@ def create_site(
 def read_site(
     site_id: uuid.UUID,
     principal: Principal = Depends(reader),
-    session: Session = Depends(get_session),
+    session: Session = Depends(get_session, scope="function"),
 ) -> SiteOut:
     return SiteOut.model_validate(service.get_site(session, principal, site_id))
 
@@ -88,8 +88,8 @@ def update_site(
     site_id: uuid.UUID,
     body: SiteUpdate,
     principal: Principal = Depends(enterprise),
-    session: Session = Depends(get_session),
-    idem: Idempotency = Depends(idempotency),
+    session: Session = Depends(get_session, scope="function"),
+    idem: Idempotency = Depends(idempotency, scope="function"),
 ) -> JSONResponse:
     site = service.update_site(session, principal, site_id, body)
     return commit_json(session, idem, 200, SiteOut.model_validate(site))
@@ -99,8 +99,8 @@ def update_site(
 def retire_site(
     site_id: uuid.UUID,
     principal: Principal = Depends(enterprise),
-    session: Session = Depends(get_session),
-    idem: Idempotency = Depends(idempotency),
+    session: Session = Depends(get_session, scope="function"),
+    idem: Idempotency = Depends(idempotency, scope="function"),
 ) -> JSONResponse:
     site = service.retire_site(session, principal, site_id)
     return commit_json(session, idem, 200, SiteOut.model_validate(site))
@@ -115,7 +115,7 @@ def list_assets(
     account_id: uuid.UUID | None = Query(None, description="Operator only: one enterprise."),
     include_retired: bool = False,
     principal: Principal = Depends(reader),
-    session: Session = Depends(get_session),
+    session: Session = Depends(get_session, scope="function"),
 ) -> Page[AssetOut]:
     assets = repository.list_assets(
         session,
@@ -134,10 +134,10 @@ def list_assets(
 
 @router.post("/assets", status_code=201, response_model=AssetOut)
 def create_asset(
-    body: AssetCreate = Body(),
+    body: AssetCreate,
     principal: Principal = Depends(enterprise),
-    session: Session = Depends(get_session),
-    idem: Idempotency = Depends(idempotency),
+    session: Session = Depends(get_session, scope="function"),
+    idem: Idempotency = Depends(idempotency, scope="function"),
 ) -> JSONResponse:
     asset = service.create_asset(session, principal, body)
     return commit_json(session, idem, 201, service.asset_out(asset))
@@ -147,7 +147,7 @@ def create_asset(
 def read_asset(
     asset_id: uuid.UUID,
     principal: Principal = Depends(reader),
-    session: Session = Depends(get_session),
+    session: Session = Depends(get_session, scope="function"),
 ) -> AssetOut:
     return service.asset_out(service.get_asset(session, principal, asset_id))
 
@@ -157,8 +157,8 @@ def update_asset(
     asset_id: uuid.UUID,
     body: AssetUpdate,
     principal: Principal = Depends(enterprise),
-    session: Session = Depends(get_session),
-    idem: Idempotency = Depends(idempotency),
+    session: Session = Depends(get_session, scope="function"),
+    idem: Idempotency = Depends(idempotency, scope="function"),
 ) -> JSONResponse:
     asset = service.update_asset(session, principal, asset_id, body)
     return commit_json(session, idem, 200, service.asset_out(asset))
@@ -168,8 +168,8 @@ def update_asset(
 def retire_asset(
     asset_id: uuid.UUID,
     principal: Principal = Depends(enterprise),
-    session: Session = Depends(get_session),
-    idem: Idempotency = Depends(idempotency),
+    session: Session = Depends(get_session, scope="function"),
+    idem: Idempotency = Depends(idempotency, scope="function"),
 ) -> JSONResponse:
     asset = service.retire_asset(session, principal, asset_id)
     return commit_json(session, idem, 200, service.asset_out(asset))
@@ -177,6 +177,6 @@ def retire_asset(
 
 @router.get("/pool/summary", response_model=PoolSummary)
 def pool_summary(
-    _principal: Principal = Depends(operator), session: Session = Depends(get_session)
+    _principal: Principal = Depends(operator), session: Session = Depends(get_session, scope="function")
 ) -> PoolSummary:
     return service.pool_summary(session)

@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from vpp.domain.assets import PARAMS_BY_KIND, AssetKind
+from vpp.kit.errors import register_union_tags
 
 
 class Strict(BaseModel):
@@ -75,6 +76,7 @@ def _asset_create_variant(kind: AssetKind) -> type[Strict]:
     )
 
 
+register_union_tags(*(kind.value for kind in AssetKind))
 _VARIANTS = tuple(_asset_create_variant(kind) for kind in AssetKind)
 AssetCreate = Annotated[
     _VARIANTS[0] | _VARIANTS[1] | _VARIANTS[2] | _VARIANTS[3] | _VARIANTS[4],  # type: ignore[valid-type]

@@ -88,6 +88,15 @@ def problem_response(problem: Problem, instance: str | None = None) -> JSONRespo
     )
 
 
+_UNION_TAGS: set[str] = set()
+
+
+def register_union_tags(*tags: str) -> None:
+    """Name the tags of discriminated unions, which pydantic puts in error locations
+    (``body.battery.params``) but which are no field the client wrote."""
+    _UNION_TAGS.update(tags)
+
+
 def format_loc(loc: Sequence[str | int]) -> str:
     """``("body", "readings", 3, "ts")`` -> ``readings[3].ts`` (drop the request part)."""
     parts = list(loc)
@@ -97,7 +106,7 @@ def format_loc(loc: Sequence[str | int]) -> str:
     for part in parts:
         if isinstance(part, int):
             out += f"[{part}]"
-        elif part in ("function-after",) or str(part).startswith(("function-", "tagged-union")):
+        elif part in _UNION_TAGS or str(part).startswith("function-"):
             continue
         else:
             out += f".{part}" if out else str(part)
@@ -117,8 +126,13 @@ def validation_problem(errors: Sequence[Any], *, status: int = 422) -> Problem:
             field = f"{field}.{cause.field}" if field != "body" else cause.field
             rule = cause.rule
             message = str(cause)
-        elif rule == "extra_forbidden":
+        elif rule in ("extra_forbidden", "unexpected_keyword_argument"):
+            rule = "extra_forbidden"
             message = "unknown field (not part of this schema)"
+        elif rule == "union_tag_invalid":
+            discriminator = str(ctx.get("discriminator", "")).strip("'")
+            field = f"{field}.{discriminator}" if field != "body" else discriminator
+            message = f"must be one of {ctx.get('expected_tags', '')}"
         elif rule == "json_invalid":
             field = "body"
             message = f"malformed JSON: {ctx.get('error', message)}"

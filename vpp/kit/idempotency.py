@@ -163,5 +163,10 @@ async def idempotency(
     try:
         yield Idempotency(record_id)
     except BaseException:
+        # Undo the request's own work first: it may hold locks (and, where both share a
+        # connection, an enclosing savepoint) that would swallow the release.
+        session = getattr(request.state, "db_session", None)
+        if session is not None:
+            await run_in_threadpool(session.rollback)
         await run_in_threadpool(_release, state.sessionmaker, record_id)
         raise

@@ -66,8 +66,16 @@ class MetricsMiddleware:
         try:
             await self.app(scope, receive, _send)
         finally:
-            route = scope.get("route")
-            template = getattr(route, "path", None) or "unmatched"
+            template = route_template(scope)
             method = scope["method"]
             self.metrics.requests.labels(method, template, str(status)).inc()
             self.metrics.latency.labels(method, template).observe(time.perf_counter() - start)
+
+
+def route_template(scope: Scope) -> str:
+    """The matched route's path template (``/v1/assets/{asset_id}``), never the raw path,
+    so label cardinality stays bounded. FastAPI >= 0.160 keeps the prefixed template in
+    its effective route context; older versions on the route itself."""
+    context = (scope.get("fastapi") or {}).get("effective_route_context")
+    template = getattr(context, "path_format", None) or getattr(scope.get("route"), "path", None)
+    return str(template) if template else "unmatched"

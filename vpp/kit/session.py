@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 def get_session(request: Request) -> Iterator[Session]:
     """Yield a session; anything the endpoint did not commit is rolled back."""
     session: Session = request.app.state.sessionmaker()
+    request.state.db_session = session
     try:
         yield session
     finally:

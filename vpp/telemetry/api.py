@@ -51,8 +51,8 @@ def _ingest(
 async def ingest(
     request: Request,
     principal: Principal = Depends(enterprise),
-    session: Session = Depends(get_session),
-    idem: Idempotency = Depends(idempotency),
+    session: Session = Depends(get_session, scope="function"),
+    idem: Idempotency = Depends(idempotency, scope="function"),
 ) -> JSONResponse:
     """Store readings of the caller's assets. The batch is rejected whole if any reading
     is bad (the error names its index); a reading already stored for the same asset and
@@ -71,7 +71,7 @@ def asset_history(
     limit: int = Query(1000, ge=1),
     cursor: str | None = None,
     principal: Principal = Depends(reader),
-    session: Session = Depends(get_session),
+    session: Session = Depends(get_session, scope="function"),
 ) -> Page[ReadingOut]:
     max_limit = request.app.state.settings.telemetry_query_max
     if limit > max_limit:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from vpp.models import TelemetryReading
@@ -15,6 +15,9 @@ from vpp.models import TelemetryReading
 COLUMNS = ("asset_id", "ts", "power_kw", "soc", "energy_kwh", "status", "quality")
 Row = tuple[uuid.UUID, datetime, float, float | None, float | None, str | None, str]
 
+_SQLITE_INSERT = (
+    f"INSERT OR IGNORE INTO telemetry ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
+)
 _PG_STAGE = (
     "CREATE TEMP TABLE IF NOT EXISTS telemetry_stage "
     "(LIKE telemetry INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
@@ -36,11 +39,22 @@ def insert_readings(session: Session, rows: Sequence[Row]) -> int:
     connection = session.connection()
     if connection.dialect.name == "postgresql":
         return _insert_postgresql(connection.connection.dbapi_connection, rows)
-    result = session.execute(
-        insert(TelemetryReading).prefix_with("OR IGNORE"),
-        [dict(zip(COLUMNS, row, strict=True)) for row in rows],
-    )
-    return int(getattr(result, "rowcount", 0))
+    return _insert_sqlite(connection.connection.dbapi_connection, rows)
+
+
+def _insert_sqlite(dbapi: Any, rows: Sequence[Row]) -> int:
+    # The formats SQLAlchemy's Uuid and DateTime types use on SQLite (32 hex digits;
+    # naive UTC with microseconds), so rows written here read back through the ORM.
+    cursor = dbapi.cursor()
+    try:
+        cursor.executemany(_SQLITE_INSERT, ((r[0].hex, _sqlite_ts(r[1]), *r[2:]) for r in rows))
+        return int(cursor.rowcount)
+    finally:
+        cursor.close()
+
+
+def _sqlite_ts(ts: datetime) -> str:
+    return ts.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
 
 
 def _copy(cursor: Any, table: str, rows: Sequence[Row]) -> None:

@@ -1,0 +1,47 @@
+"""The dependency rules of DESIGN.md section 4, checked by walking the imports."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+IO_LIBRARIES = ("fastapi", "starlette", "sqlalchemy", "alembic", "httpx", "apscheduler", "psycopg", "uvicorn")
+PURE_PACKAGES = {
+    "vpp/domain": ("vpp.domain",),
+}
+
+
+def imports_of(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(), filename=str(path))
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+    return names
+
+
+@pytest.mark.parametrize("package", sorted(PURE_PACKAGES))
+def test_pure_packages_import_no_io_and_nothing_else_of_ours(package: str) -> None:
+    allowed_own = PURE_PACKAGES[package]
+    files = sorted((ROOT / package).rglob("*.py"))
+    assert files, f"{package} has no modules"
+    offences = []
+    for path in files:
+        for name in imports_of(path):
+            top = name.split(".")[0]
+            if top in IO_LIBRARIES or top == "pydantic":
+                offences.append(f"{path.relative_to(ROOT)} imports {name}")
+            if top in ("vpp", "adapters", "market") and not name.startswith(allowed_own):
+                offences.append(f"{path.relative_to(ROOT)} imports {name}")
+    assert offences == []
+
+
+def test_the_walker_sees_imports() -> None:
+    assert "sqlalchemy.orm" in imports_of(ROOT / "vpp" / "models" / "base.py") or "sqlalchemy" in imports_of(
+        ROOT / "vpp" / "models" / "base.py"
+    )
