@@ -56,7 +56,9 @@ def create_pg_database(admin_url: str, prefix: str) -> tuple[str, Callable[[], N
 
 
 @pytest.fixture(scope="session", params=BACKENDS)
-def db_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def db_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
     """A migrated database of each backend, shared by the whole session."""
     if request.param == "sqlite":
         path: Path = tmp_path_factory.mktemp("db") / "vpp.db"

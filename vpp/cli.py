@@ -6,7 +6,6 @@ import argparse
 import sys
 from collections.abc import Sequence
 from datetime import timedelta
-
 from typing import TYPE_CHECKING
 
 from vpp.config import Settings
@@ -117,7 +116,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--no-access-log", action="store_true")
     serve.set_defaults(func=cmd_serve)
 
-    db = sub.add_parser("db", help="database schema").add_subparsers(dest="db_command", required=True)
+    db = sub.add_parser("db", help="database schema").add_subparsers(
+        dest="db_command", required=True
+    )
     up = db.add_parser("upgrade", help="migrate the schema forward (default: to head)")
     up.add_argument("revision", nargs="?", default="head")
     up.set_defaults(func=cmd_db_upgrade)
@@ -130,10 +131,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     create = accounts.add_parser("create", help="create an account")
     create.add_argument("--name", required=True)
-    create.add_argument("--kind", required=True, choices=["enterprise", "operator", "grid", "admin"])
+    create.add_argument(
+        "--kind", required=True, choices=["enterprise", "operator", "grid", "admin"]
+    )
     create.set_defaults(func=cmd_accounts_create)
 
-    keys = sub.add_parser("keys", help="API keys").add_subparsers(dest="keys_command", required=True)
+    keys = sub.add_parser("keys", help="API keys").add_subparsers(
+        dest="keys_command", required=True
+    )
     kcreate = keys.add_parser("create", help="issue a key for an account (token printed once)")
     kcreate.add_argument("--account", required=True, help="account name or id")
     kcreate.add_argument("--name", default="")

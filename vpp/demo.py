@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -51,59 +50,187 @@ def _a(name: str, kind: AssetKind, **params: Any) -> DemoAsset:
 
 
 PARK: tuple[DemoEnterprise, ...] = (
-    DemoEnterprise("Hexi Green Hydrogen", "Electrolysis plant", 110.0, (
-        _a("Alkaline electrolyzer 1", AssetKind.SHIFTABLE_PROCESS, process="electrolyzer",
-           rated_kw=12000, min_stable_kw=2400, max_kw=15000, storage_kwh=60000),
-        _a("Plant rooftop PV", AssetKind.PV, peak_kw=8000, inverter_kw=7500),
-    )),
-    DemoEnterprise("Qilian Fine Chemicals", "Chemical works", 35.0, (
-        _a("Electric steam boiler", AssetKind.SHIFTABLE_PROCESS, process="electric_boiler",
-           rated_kw=6000, min_stable_kw=1500, max_kw=8000, storage_kwh=18000,
-           storage_loss_per_day=0.05),
-        _a("Process cooling", AssetKind.CURTAILABLE_LOAD, nominal_kw=1800, min_kw=1100,
-           max_curtailment_kwh_per_day=2800),
-    )),
-    DemoEnterprise("Danxia Building Materials", "Ceramics works", 35.0, (
-        _a("Electric roller kiln", AssetKind.SHIFTABLE_PROCESS, process="kiln",
-           rated_kw=4500, min_stable_kw=3200, max_kw=5200, storage_kwh=4000,
-           ramp_kw_per_min=50),
-    )),
-    DemoEnterprise("Zhangye Cloud Computing", "Data centre", 110.0, (
-        _a("Batch compute", AssetKind.SHIFTABLE_PROCESS, process="data_center",
-           rated_kw=3000, min_stable_kw=1800, max_kw=3600, storage_kwh=6000),
-        _a("UPS battery", AssetKind.BATTERY, capacity_kwh=4000, charge_power_kw=2000,
-           discharge_power_kw=2000, soc_min=0.3, soc_max=0.95, soc_initial=0.6),
-        _a("Chiller plant", AssetKind.CURTAILABLE_LOAD, nominal_kw=1200, min_kw=900,
-           max_curtailment_kwh_per_day=1200),
-    )),
-    DemoEnterprise("Ganzhou Logistics", "Logistics hub", 10.0, (
-        _a("Electric truck depot", AssetKind.EV_FLEET, charger_count=40, charger_power_kw=120,
-           daily_energy_kwh=9600, plug_in_hours=12),
-        _a("Warehouse PV", AssetKind.PV, peak_kw=3000),
-    )),
-    DemoEnterprise("Heihe Food Processing", "Cold-chain plant", 10.0, (
-        _a("Cold storage refrigeration", AssetKind.CURTAILABLE_LOAD, nominal_kw=900,
-           min_kw=450, max_kw=1200, max_curtailment_kwh_per_day=1500),
-        _a("Rooftop PV", AssetKind.PV, peak_kw=1500),
-    )),
-    DemoEnterprise("Silk Road Textiles", "Spinning mill", 10.0, (
-        _a("HVAC and humidification", AssetKind.CURTAILABLE_LOAD, nominal_kw=1100, min_kw=700),
-        _a("Rooftop PV", AssetKind.PV, peak_kw=2500, inverter_kw=2200),
-    )),
-    DemoEnterprise("Park Shared Storage", "Storage station", 35.0, (
-        _a("Shared battery station", AssetKind.BATTERY, capacity_kwh=20000,
-           charge_power_kw=10000, discharge_power_kw=10000, round_trip_efficiency=0.88),
-    )),
-    DemoEnterprise("Longqu Metal Works", "Foundry", 35.0, (
-        _a("Induction furnace", AssetKind.SHIFTABLE_PROCESS, process="kiln", rated_kw=3500,
-           min_stable_kw=0, max_kw=4200, storage_kwh=3500),
-    )),
-    DemoEnterprise("Park Management Centre", "Administration campus", 10.0, (
-        _a("Office HVAC", AssetKind.CURTAILABLE_LOAD, nominal_kw=400, min_kw=200),
-        _a("Staff car chargers", AssetKind.EV_FLEET, charger_count=30, charger_power_kw=7,
-           daily_energy_kwh=600, plug_in_hours=9, v2g=False),
-        _a("Carport PV", AssetKind.PV, peak_kw=600),
-    )),
+    DemoEnterprise(
+        "Hexi Green Hydrogen",
+        "Electrolysis plant",
+        110.0,
+        (
+            _a(
+                "Alkaline electrolyzer 1",
+                AssetKind.SHIFTABLE_PROCESS,
+                process="electrolyzer",
+                rated_kw=12000,
+                min_stable_kw=2400,
+                max_kw=15000,
+                storage_kwh=60000,
+            ),
+            _a("Plant rooftop PV", AssetKind.PV, peak_kw=8000, inverter_kw=7500),
+        ),
+    ),
+    DemoEnterprise(
+        "Qilian Fine Chemicals",
+        "Chemical works",
+        35.0,
+        (
+            _a(
+                "Electric steam boiler",
+                AssetKind.SHIFTABLE_PROCESS,
+                process="electric_boiler",
+                rated_kw=6000,
+                min_stable_kw=1500,
+                max_kw=8000,
+                storage_kwh=18000,
+                storage_loss_per_day=0.05,
+            ),
+            _a(
+                "Process cooling",
+                AssetKind.CURTAILABLE_LOAD,
+                nominal_kw=1800,
+                min_kw=1100,
+                max_curtailment_kwh_per_day=2800,
+            ),
+        ),
+    ),
+    DemoEnterprise(
+        "Danxia Building Materials",
+        "Ceramics works",
+        35.0,
+        (
+            _a(
+                "Electric roller kiln",
+                AssetKind.SHIFTABLE_PROCESS,
+                process="kiln",
+                rated_kw=4500,
+                min_stable_kw=3200,
+                max_kw=5200,
+                storage_kwh=4000,
+                ramp_kw_per_min=50,
+            ),
+        ),
+    ),
+    DemoEnterprise(
+        "Zhangye Cloud Computing",
+        "Data centre",
+        110.0,
+        (
+            _a(
+                "Batch compute",
+                AssetKind.SHIFTABLE_PROCESS,
+                process="data_center",
+                rated_kw=3000,
+                min_stable_kw=1800,
+                max_kw=3600,
+                storage_kwh=6000,
+            ),
+            _a(
+                "UPS battery",
+                AssetKind.BATTERY,
+                capacity_kwh=4000,
+                charge_power_kw=2000,
+                discharge_power_kw=2000,
+                soc_min=0.3,
+                soc_max=0.95,
+                soc_initial=0.6,
+            ),
+            _a(
+                "Chiller plant",
+                AssetKind.CURTAILABLE_LOAD,
+                nominal_kw=1200,
+                min_kw=900,
+                max_curtailment_kwh_per_day=1200,
+            ),
+        ),
+    ),
+    DemoEnterprise(
+        "Ganzhou Logistics",
+        "Logistics hub",
+        10.0,
+        (
+            _a(
+                "Electric truck depot",
+                AssetKind.EV_FLEET,
+                charger_count=40,
+                charger_power_kw=120,
+                daily_energy_kwh=9600,
+                plug_in_hours=12,
+            ),
+            _a("Warehouse PV", AssetKind.PV, peak_kw=3000),
+        ),
+    ),
+    DemoEnterprise(
+        "Heihe Food Processing",
+        "Cold-chain plant",
+        10.0,
+        (
+            _a(
+                "Cold storage refrigeration",
+                AssetKind.CURTAILABLE_LOAD,
+                nominal_kw=900,
+                min_kw=450,
+                max_kw=1200,
+                max_curtailment_kwh_per_day=1500,
+            ),
+            _a("Rooftop PV", AssetKind.PV, peak_kw=1500),
+        ),
+    ),
+    DemoEnterprise(
+        "Silk Road Textiles",
+        "Spinning mill",
+        10.0,
+        (
+            _a("HVAC and humidification", AssetKind.CURTAILABLE_LOAD, nominal_kw=1100, min_kw=700),
+            _a("Rooftop PV", AssetKind.PV, peak_kw=2500, inverter_kw=2200),
+        ),
+    ),
+    DemoEnterprise(
+        "Park Shared Storage",
+        "Storage station",
+        35.0,
+        (
+            _a(
+                "Shared battery station",
+                AssetKind.BATTERY,
+                capacity_kwh=20000,
+                charge_power_kw=10000,
+                discharge_power_kw=10000,
+                round_trip_efficiency=0.88,
+            ),
+        ),
+    ),
+    DemoEnterprise(
+        "Longqu Metal Works",
+        "Foundry",
+        35.0,
+        (
+            _a(
+                "Induction furnace",
+                AssetKind.SHIFTABLE_PROCESS,
+                process="kiln",
+                rated_kw=3500,
+                min_stable_kw=0,
+                max_kw=4200,
+                storage_kwh=3500,
+            ),
+        ),
+    ),
+    DemoEnterprise(
+        "Park Management Centre",
+        "Administration campus",
+        10.0,
+        (
+            _a("Office HVAC", AssetKind.CURTAILABLE_LOAD, nominal_kw=400, min_kw=200),
+            _a(
+                "Staff car chargers",
+                AssetKind.EV_FLEET,
+                charger_count=30,
+                charger_power_kw=7,
+                daily_energy_kwh=600,
+                plug_in_hours=9,
+                v2g=False,
+            ),
+            _a("Carport PV", AssetKind.PV, peak_kw=600),
+        ),
+    ),
 )
 
 
@@ -134,7 +261,9 @@ def seed_park(session: Session, *, history_days: int = 2, seed: int = 7) -> list
                 site_id=site.id,
                 name=item.name,
                 kind=item.kind.value,
-                params={k: (v.value if hasattr(v, "value") else v) for k, v in vars(params).items()},
+                params={
+                    k: (v.value if hasattr(v, "value") else v) for k, v in vars(params).items()
+                },
                 adapter="simulated",
                 adapter_settings={"seed": int(rng.integers(1 << 31))},
                 baseline_kw=flex.baseline_kw,
@@ -153,7 +282,9 @@ def _history(asset: Asset, item: DemoAsset, days: int, rng: np.random.Generator)
     end = floor_to_interval(utcnow())
     n = days * 96
     starts = [end - INTERVAL * (n - i) for i in range(n)]
-    hours = np.array([s.astimezone(MARKET_TZ).hour + s.astimezone(MARKET_TZ).minute / 60 for s in starts])
+    hours = np.array(
+        [s.astimezone(MARKET_TZ).hour + s.astimezone(MARKET_TZ).minute / 60 for s in starts]
+    )
     noise = rng.normal(0.0, 0.03, n)
     if item.kind is AssetKind.PV:
         # Clear-sky bell between about 08:00 and 18:00 local in late autumn, with clouds.
@@ -217,6 +348,3 @@ def run(host: str = "127.0.0.1", port: int = 8000, reset: bool = False) -> int:
     )
     uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
     return 0
-
-
-

@@ -61,7 +61,10 @@ def upgrade() -> None:
         sa.Column("expires_at", UTC_TS, nullable=True),
         sa.Column("revoked_at", UTC_TS, nullable=True),
         sa.ForeignKeyConstraint(
-            ["account_id"], ["accounts.id"], name="fk_api_keys_account_id_accounts", ondelete="CASCADE"
+            ["account_id"],
+            ["accounts.id"],
+            name="fk_api_keys_account_id_accounts",
+            ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("id", name="pk_api_keys"),
         sa.UniqueConstraint("token_hash", name="uq_api_keys_token_hash"),
@@ -81,7 +84,9 @@ def upgrade() -> None:
         sa.Column("created_at", UTC_TS, nullable=False),
         sa.Column("updated_at", UTC_TS, nullable=False),
         sa.Column("retired_at", UTC_TS, nullable=True),
-        sa.ForeignKeyConstraint(["account_id"], ["accounts.id"], name="fk_sites_account_id_accounts"),
+        sa.ForeignKeyConstraint(
+            ["account_id"], ["accounts.id"], name="fk_sites_account_id_accounts"
+        ),
         sa.PrimaryKeyConstraint("id", name="pk_sites"),
     )
     op.create_index("ix_sites_account_id", "sites", ["account_id"])
@@ -101,7 +106,9 @@ def upgrade() -> None:
         sa.Column("created_at", UTC_TS, nullable=False),
         sa.Column("updated_at", UTC_TS, nullable=False),
         sa.Column("retired_at", UTC_TS, nullable=True),
-        sa.ForeignKeyConstraint(["account_id"], ["accounts.id"], name="fk_assets_account_id_accounts"),
+        sa.ForeignKeyConstraint(
+            ["account_id"], ["accounts.id"], name="fk_assets_account_id_accounts"
+        ),
         sa.ForeignKeyConstraint(["site_id"], ["sites.id"], name="fk_assets_site_id_sites"),
         sa.PrimaryKeyConstraint("id", name="pk_assets"),
     )
@@ -122,7 +129,10 @@ def upgrade() -> None:
     op.create_table(
         "audit_log",
         sa.Column(
-            "id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False
+            "id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=True,
+            nullable=False,
         ),
         sa.Column("at", UTC_TS, nullable=False),
         sa.Column("account_id", sa.Uuid(), nullable=True),
@@ -164,5 +174,13 @@ def downgrade() -> None:
     if op.get_bind().dialect.name == "postgresql":
         op.execute("DROP TRIGGER audit_log_no_update ON audit_log")
         op.execute("DROP FUNCTION audit_log_append_only()")
-    for table in ("idempotency_keys", "audit_log", "telemetry", "assets", "sites", "api_keys", "accounts"):
+    for table in (
+        "idempotency_keys",
+        "audit_log",
+        "telemetry",
+        "assets",
+        "sites",
+        "api_keys",
+        "accounts",
+    ):
         op.drop_table(table)

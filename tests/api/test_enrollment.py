@@ -23,11 +23,15 @@ def test_enterprise_enrolls_a_battery_and_reads_it_back(
     assert read.json() == asset
     listed = client.get("/v1/assets", headers=enterprise.headers).json()
     assert [a["id"] for a in listed["items"]] == [asset["id"]]
-    actions = session.execute(
-        select(AuditEntry.action)
-        .where(AuditEntry.account_id == enterprise.account_id)
-        .order_by(AuditEntry.id)
-    ).scalars().all()
+    actions = (
+        session.execute(
+            select(AuditEntry.action)
+            .where(AuditEntry.account_id == enterprise.account_id)
+            .order_by(AuditEntry.id)
+        )
+        .scalars()
+        .all()
+    )
     assert actions == ["site.create", "asset.create"]
 
 
@@ -115,7 +119,9 @@ def test_operator_pool_summary_totals_by_kind(
     everyone = client.get("/v1/assets", headers=operator.headers).json()
     assert len(everyone["items"]) == 3
     only_b = client.get(
-        "/v1/assets", params={"account_id": str(other_enterprise.account_id)}, headers=operator.headers
+        "/v1/assets",
+        params={"account_id": str(other_enterprise.account_id)},
+        headers=operator.headers,
     ).json()
     assert {a["account_id"] for a in only_b["items"]} == {str(other_enterprise.account_id)}
 
@@ -124,7 +130,9 @@ def test_list_pagination_walks_every_asset_once(
     client: TestClient, enterprise: Caller, session: Session
 ) -> None:
     site = create_site(client, enterprise)
-    created = {create_battery(client, enterprise, site["id"], name=f"B{i}")["id"] for i in range(5)}
+    created = {
+        str(create_battery(client, enterprise, site["id"], name=f"B{i}")["id"]) for i in range(5)
+    }
     seen: list[str] = []
     cursor = None
     while True:
@@ -162,4 +170,8 @@ def test_every_asset_kind_enrolls(client: TestClient, enterprise: Caller) -> Non
     electrolyzer = client.get(
         "/v1/assets", params={"kind": "shiftable_process"}, headers=enterprise.headers
     ).json()["items"][0]
-    assert electrolyzer["flexibility"] == {"baseline_kw": 10000.0, "up_kw": 2000.0, "down_kw": 8000.0}
+    assert electrolyzer["flexibility"] == {
+        "baseline_kw": 10000.0,
+        "up_kw": 2000.0,
+        "down_kw": 8000.0,
+    }

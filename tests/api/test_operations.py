@@ -30,20 +30,32 @@ def test_readiness_fails_when_the_database_is_gone(tmp_path: object) -> None:
 
 def test_metrics_count_requests_and_readings(client: TestClient, enterprise: Caller) -> None:
     asset = create_battery(client, enterprise, create_site(client, enterprise)["id"])
-    batch = {"readings": [{"asset_id": asset["id"], "ts": f"2026-11-25T00:0{i}:00Z", "power_kw": i} for i in range(3)]}
+    batch = {
+        "readings": [
+            {"asset_id": asset["id"], "ts": f"2026-11-25T00:0{i}:00Z", "power_kw": i}
+            for i in range(3)
+        ]
+    }
     client.post("/v1/telemetry", json=batch, headers=enterprise.headers)
     client.post("/v1/telemetry", json=batch, headers=enterprise.headers)
     client.get(f"/v1/assets/{asset['id']}", headers=enterprise.headers)
     text = client.get("/metrics").text
     assert "vpp_telemetry_readings_ingested_total 3.0" in text
     assert "vpp_telemetry_readings_duplicate_total 3.0" in text
-    assert 'vpp_http_requests_total{method="GET",route="/v1/assets/{asset_id}",status="200"} 1.0' in text
-    assert 'vpp_http_request_duration_seconds_count{method="POST",route="/v1/telemetry"} 2.0' in text
+    assert (
+        'vpp_http_requests_total{method="GET",route="/v1/assets/{asset_id}",status="200"} 1.0'
+        in text
+    )
+    assert (
+        'vpp_http_request_duration_seconds_count{method="POST",route="/v1/telemetry"} 2.0' in text
+    )
 
 
 def test_openapi_documents_the_telemetry_batch(client: TestClient) -> None:
     spec = client.get("/openapi.json").json()
-    body = spec["paths"]["/v1/telemetry"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    body = spec["paths"]["/v1/telemetry"]["post"]["requestBody"]["content"]["application/json"][
+        "schema"
+    ]
     reading = body["properties"]["readings"]["items"]
     assert reading["additionalProperties"] is False
     assert "power_kw" in reading["properties"]

@@ -32,20 +32,20 @@ class Route:
         return f"{self.method} {self.path}"
 
 
-E, O, A = frozenset({"enterprise"}), frozenset({"operator"}), frozenset({"admin"})
+ENT, OPS, ADM = frozenset({"enterprise"}), frozenset({"operator"}), frozenset({"admin"})
 EO = frozenset({"enterprise", "operator"})
 
 ROUTES = [
     Route("GET", "/v1/sites", EO),
-    Route("POST", "/v1/sites", E, lambda o: SITE),
+    Route("POST", "/v1/sites", ENT, lambda o: SITE),
     Route("GET", "/v1/sites/{site}", EO),
-    Route("PATCH", "/v1/sites/{site}", E, lambda o: {"name": "renamed"}),
-    Route("DELETE", "/v1/sites/{site}", E),
+    Route("PATCH", "/v1/sites/{site}", ENT, lambda o: {"name": "renamed"}),
+    Route("DELETE", "/v1/sites/{site}", ENT),
     Route("GET", "/v1/assets", EO),
     Route(
         "POST",
         "/v1/assets",
-        E,
+        ENT,
         lambda o: {
             "site_id": o["site"],
             "name": "B",
@@ -54,22 +54,24 @@ ROUTES = [
         },
     ),
     Route("GET", "/v1/assets/{asset}", EO),
-    Route("PATCH", "/v1/assets/{asset}", E, lambda o: {"name": "renamed"}),
-    Route("DELETE", "/v1/assets/{asset}", E),
+    Route("PATCH", "/v1/assets/{asset}", ENT, lambda o: {"name": "renamed"}),
+    Route("DELETE", "/v1/assets/{asset}", ENT),
     Route("GET", "/v1/assets/{asset}/telemetry", EO, params=WINDOW),
     Route(
         "POST",
         "/v1/telemetry",
-        E,
+        ENT,
         lambda o: {"readings": [{"asset_id": o["asset"], "ts": READING_TS, "power_kw": 1.0}]},
     ),
-    Route("GET", "/v1/pool/summary", O),
-    Route("POST", "/v1/accounts", A, lambda o: {"name": "New Co", "kind": "enterprise"}),
-    Route("POST", "/v1/keys", A, lambda o: {"account_id": o["account"]}),
-    Route("DELETE", "/v1/keys/{key}", A),
+    Route("GET", "/v1/pool/summary", OPS),
+    Route("POST", "/v1/accounts", ADM, lambda o: {"name": "New Co", "kind": "enterprise"}),
+    Route("POST", "/v1/keys", ADM, lambda o: {"account_id": o["account"]}),
+    Route("DELETE", "/v1/keys/{key}", ADM),
 ]
 OBJECT_ROUTES = [r for r in ROUTES if "{site}" in r.path or "{asset}" in r.path]
-OBJECT_ROUTES += [r for r in ROUTES if r.method == "POST" and r.path in ("/v1/assets", "/v1/telemetry")]
+OBJECT_ROUTES += [
+    r for r in ROUTES if r.method == "POST" and r.path in ("/v1/assets", "/v1/telemetry")
+]
 
 
 @pytest.fixture
@@ -163,7 +165,9 @@ def test_missing_revoked_or_expired_keys_are_unauthorized(
     assert client.delete(f"/v1/keys/{revoked.key_id}", headers=admin.headers).status_code == 200
     with session_factory() as session:
         session.execute(
-            update(ApiKey).where(ApiKey.id == expired.key_id).values(expires_at=utcnow() - timedelta(seconds=1))
+            update(ApiKey)
+            .where(ApiKey.id == expired.key_id)
+            .values(expires_at=utcnow() - timedelta(seconds=1))
         )
         session.commit()
 

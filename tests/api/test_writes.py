@@ -27,24 +27,57 @@ def asset_body(site_id: Any, **params: Any) -> dict[str, Any]:
 
 BAD_ASSETS = [
     ("unknown kind", {"kind": "fusion_reactor"}, "kind", "union_tag_invalid"),
-    ("negative capacity", {"params": {"capacity_kwh": -5, "charge_power_kw": 1, "discharge_power_kw": 1}},
-     "params.capacity_kwh", "positive"),
-    ("soc_min above soc_max", {"params": {**BATTERY["params"], "soc_min": 0.9, "soc_max": 0.2}},  # type: ignore[dict-item]
-     "params.soc_min", "soc_order"),
-    ("efficiency above one", {"params": {**BATTERY["params"], "round_trip_efficiency": 1.2}},  # type: ignore[dict-item]
-     "params.round_trip_efficiency", "efficiency_range"),
-    ("efficiency zero", {"params": {**BATTERY["params"], "round_trip_efficiency": 0}},  # type: ignore[dict-item]
-     "params.round_trip_efficiency", "efficiency_range"),
-    ("mass assignment of account_id", {"account_id": str(uuid.uuid4())}, "account_id", "extra_forbidden"),
-    ("unknown parameter", {"params": {**BATTERY["params"], "colour": "red"}},  # type: ignore[dict-item]
-     "params.colour", "extra_forbidden"),
+    (
+        "negative capacity",
+        {"params": {"capacity_kwh": -5, "charge_power_kw": 1, "discharge_power_kw": 1}},
+        "params.capacity_kwh",
+        "positive",
+    ),
+    (
+        "soc_min above soc_max",
+        {"params": {**BATTERY["params"], "soc_min": 0.9, "soc_max": 0.2}},  # type: ignore[dict-item]
+        "params.soc_min",
+        "soc_order",
+    ),
+    (
+        "efficiency above one",
+        {"params": {**BATTERY["params"], "round_trip_efficiency": 1.2}},  # type: ignore[dict-item]
+        "params.round_trip_efficiency",
+        "efficiency_range",
+    ),
+    (
+        "efficiency zero",
+        {"params": {**BATTERY["params"], "round_trip_efficiency": 0}},  # type: ignore[dict-item]
+        "params.round_trip_efficiency",
+        "efficiency_range",
+    ),
+    (
+        "mass assignment of account_id",
+        {"account_id": str(uuid.uuid4())},
+        "account_id",
+        "extra_forbidden",
+    ),
+    (
+        "unknown parameter",
+        {"params": {**BATTERY["params"], "colour": "red"}},  # type: ignore[dict-item]
+        "params.colour",
+        "extra_forbidden",
+    ),
     ("missing parameter", {"params": {"capacity_kwh": 100}}, "params.charge_power_kw", "missing"),
 ]
 
 
-@pytest.mark.parametrize(("case", "change", "field", "rule"), BAD_ASSETS, ids=[c[0] for c in BAD_ASSETS])
+@pytest.mark.parametrize(
+    ("case", "change", "field", "rule"), BAD_ASSETS, ids=[c[0] for c in BAD_ASSETS]
+)
 def test_bad_assets_are_refused_and_nothing_is_written(
-    client: TestClient, enterprise: Caller, session: Session, case: str, change: dict[str, Any], field: str, rule: str
+    client: TestClient,
+    enterprise: Caller,
+    session: Session,
+    case: str,
+    change: dict[str, Any],
+    field: str,
+    rule: str,
 ) -> None:
     site = create_site(client, enterprise)
     audit_before = count(session, AuditEntry)
@@ -59,19 +92,29 @@ def test_bad_assets_are_refused_and_nothing_is_written(
     assert count(session, AuditEntry) == audit_before
 
 
-def test_owner_always_comes_from_the_key(client: TestClient, enterprise: Caller, other_enterprise: Caller) -> None:
+def test_owner_always_comes_from_the_key(
+    client: TestClient, enterprise: Caller, other_enterprise: Caller
+) -> None:
     response = client.post(
         "/v1/sites",
-        json={"name": "x", "connection_point": "p", "voltage_kv": 10, "account_id": str(other_enterprise.account_id)},
+        json={
+            "name": "x",
+            "connection_point": "p",
+            "voltage_kv": 10,
+            "account_id": str(other_enterprise.account_id),
+        },
         headers=enterprise.headers,
     )
     assert response.status_code == 422
     assert response.json()["errors"][0]["field"] == "account_id"
 
 
-def test_naive_timestamp_on_a_key_expiry_is_refused(client: TestClient, admin: Caller, enterprise: Caller) -> None:
+def test_naive_timestamp_on_a_key_expiry_is_refused(
+    client: TestClient, admin: Caller, enterprise: Caller
+) -> None:
     response = client.post(
-        "/v1/keys", json={"account_id": str(enterprise.account_id), "expires_at": "2030-01-01T00:00:00"},
+        "/v1/keys",
+        json={"account_id": str(enterprise.account_id), "expires_at": "2030-01-01T00:00:00"},
         headers=admin.headers,
     )
     assert response.status_code == 422
@@ -104,16 +147,22 @@ def test_idempotency_keys_are_per_account(
 ) -> None:
     body = {"name": "Plant", "connection_point": "GS-1", "voltage_kv": 10}
     for caller in (enterprise, other_enterprise):
-        response = client.post("/v1/sites", json=body, headers={**caller.headers, "Idempotency-Key": "k"})
+        response = client.post(
+            "/v1/sites", json=body, headers={**caller.headers, "Idempotency-Key": "k"}
+        )
         assert response.status_code == 201
         assert response.json()["account_id"] == str(caller.account_id)
     assert count(session, Site) == 2
 
 
-def test_failed_write_releases_its_key(client: TestClient, enterprise: Caller, session: Session) -> None:
+def test_failed_write_releases_its_key(
+    client: TestClient, enterprise: Caller, session: Session
+) -> None:
     site = create_site(client, enterprise)
     headers = {**enterprise.headers, "Idempotency-Key": "asset-1"}
-    bad = client.post("/v1/assets", json=asset_body(site["id"], soc_min=0.95, soc_max=0.1), headers=headers)
+    bad = client.post(
+        "/v1/assets", json=asset_body(site["id"], soc_min=0.95, soc_max=0.1), headers=headers
+    )
     assert bad.status_code == 422
     bad_site = client.post("/v1/assets", json=asset_body(str(uuid.uuid4())), headers=headers)
     assert bad_site.status_code == 404
@@ -122,12 +171,18 @@ def test_failed_write_releases_its_key(client: TestClient, enterprise: Caller, s
     assert count(session, Asset) == 1
 
 
-def _claim(session_factory: sessionmaker[Session], caller: Caller, key: str, age: timedelta) -> None:
+def _claim(
+    session_factory: sessionmaker[Session], caller: Caller, key: str, age: timedelta
+) -> None:
     with session_factory() as s:
         s.add(
             IdempotencyRecord(
-                account_id=caller.account_id, key=key, method="POST", path="/v1/sites",
-                request_hash="0" * 64, created_at=utcnow() - age,
+                account_id=caller.account_id,
+                key=key,
+                method="POST",
+                path="/v1/sites",
+                request_hash="0" * 64,
+                created_at=utcnow() - age,
             )
         )
         s.commit()
@@ -139,12 +194,19 @@ def test_concurrent_duplicate_gets_409(
     body = {"name": "Plant", "connection_point": "GS-1", "voltage_kv": 10}
     headers = {**enterprise.headers, "Idempotency-Key": "in-flight"}
     # What the first request leaves while it runs: a claim with the same request hash.
-    first = client.post("/v1/sites", json=body, headers={**enterprise.headers, "Idempotency-Key": "probe"})
-    probe = session.execute(select(IdempotencyRecord).where(IdempotencyRecord.key == "probe")).scalar_one()
+    first = client.post(
+        "/v1/sites", json=body, headers={**enterprise.headers, "Idempotency-Key": "probe"}
+    )
+    probe = session.execute(
+        select(IdempotencyRecord).where(IdempotencyRecord.key == "probe")
+    ).scalar_one()
     with session_factory() as s:
         s.add(
             IdempotencyRecord(
-                account_id=enterprise.account_id, key="in-flight", method="POST", path="/v1/sites",
+                account_id=enterprise.account_id,
+                key="in-flight",
+                method="POST",
+                path="/v1/sites",
                 request_hash=probe.request_hash,
             )
         )
@@ -161,23 +223,35 @@ def test_stale_claim_is_taken_over(
 ) -> None:
     body = {"name": "Plant", "connection_point": "GS-1", "voltage_kv": 10}
     client.post("/v1/sites", json=body, headers={**enterprise.headers, "Idempotency-Key": "probe"})
-    probe = session.execute(select(IdempotencyRecord).where(IdempotencyRecord.key == "probe")).scalar_one()
+    probe = session.execute(
+        select(IdempotencyRecord).where(IdempotencyRecord.key == "probe")
+    ).scalar_one()
     with session_factory() as s:
         s.add(
             IdempotencyRecord(
-                account_id=enterprise.account_id, key="dead", method="POST", path="/v1/sites",
-                request_hash=probe.request_hash, created_at=utcnow() - timedelta(hours=1),
+                account_id=enterprise.account_id,
+                key="dead",
+                method="POST",
+                path="/v1/sites",
+                request_hash=probe.request_hash,
+                created_at=utcnow() - timedelta(hours=1),
             )
         )
         s.commit()
-    response = client.post("/v1/sites", json=body, headers={**enterprise.headers, "Idempotency-Key": "dead"})
+    response = client.post(
+        "/v1/sites", json=body, headers={**enterprise.headers, "Idempotency-Key": "dead"}
+    )
     assert response.status_code == 201
     assert count(session, Site) == 2
 
 
-def test_telemetry_batch_replay_is_not_counted_twice(client: TestClient, enterprise: Caller) -> None:
+def test_telemetry_batch_replay_is_not_counted_twice(
+    client: TestClient, enterprise: Caller
+) -> None:
     site = create_site(client, enterprise)
-    asset = client.post("/v1/assets", json=asset_body(site["id"]), headers=enterprise.headers).json()
+    asset = client.post(
+        "/v1/assets", json=asset_body(site["id"]), headers=enterprise.headers
+    ).json()
     batch = {"readings": [{"asset_id": asset["id"], "ts": "2026-11-25T00:00:00Z", "power_kw": 3}]}
     headers = {**enterprise.headers, "Idempotency-Key": "batch-7"}
     first = client.post("/v1/telemetry", json=batch, headers=headers)
@@ -188,9 +262,13 @@ def test_telemetry_batch_replay_is_not_counted_twice(client: TestClient, enterpr
 def test_rate_limit_answers_429_with_retry_after(
     session_factory: sessionmaker[Session], enterprise: Caller, other_enterprise: Caller
 ) -> None:
-    app = create_app(make_settings(rate_limit_per_s=0.5, rate_limit_burst=3), session_factory=session_factory)
+    app = create_app(
+        make_settings(rate_limit_per_s=0.5, rate_limit_burst=3), session_factory=session_factory
+    )
     with TestClient(app) as client:
-        statuses = [client.get("/v1/assets", headers=enterprise.headers).status_code for _ in range(4)]
+        statuses = [
+            client.get("/v1/assets", headers=enterprise.headers).status_code for _ in range(4)
+        ]
         assert statuses == [200, 200, 200, 429]
         limited = client.get("/v1/assets", headers=enterprise.headers)
         assert limited.headers["retry-after"] == "2"
@@ -199,7 +277,9 @@ def test_rate_limit_answers_429_with_retry_after(
         assert client.get("/v1/assets", headers=other_enterprise.headers).status_code == 200
 
 
-def test_unknown_route_and_method_are_problem_documents(client: TestClient, enterprise: Caller) -> None:
+def test_unknown_route_and_method_are_problem_documents(
+    client: TestClient, enterprise: Caller
+) -> None:
     missing = client.get("/v1/nothing-here", headers=enterprise.headers)
     assert missing.status_code == 404
     assert missing.headers["content-type"].startswith("application/problem+json")

@@ -8,7 +8,16 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-IO_LIBRARIES = ("fastapi", "starlette", "sqlalchemy", "alembic", "httpx", "apscheduler", "psycopg", "uvicorn")
+IO_LIBRARIES = (
+    "fastapi",
+    "starlette",
+    "sqlalchemy",
+    "alembic",
+    "httpx",
+    "apscheduler",
+    "psycopg",
+    "uvicorn",
+)
 PURE_PACKAGES = {
     "vpp/domain": ("vpp.domain",),
 }
@@ -42,6 +51,6 @@ def test_pure_packages_import_no_io_and_nothing_else_of_ours(package: str) -> No
 
 
 def test_the_walker_sees_imports() -> None:
-    assert "sqlalchemy.orm" in imports_of(ROOT / "vpp" / "models" / "base.py") or "sqlalchemy" in imports_of(
+    assert "sqlalchemy.orm" in imports_of(
         ROOT / "vpp" / "models" / "base.py"
-    )
+    ) or "sqlalchemy" in imports_of(ROOT / "vpp" / "models" / "base.py")

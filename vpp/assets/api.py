@@ -59,7 +59,8 @@ def list_sites(
         session, service.tenant_scope(principal), _after(cursor), limit, include_retired
     )
     return Page[SiteOut](
-        items=[SiteOut.model_validate(s) for s in sites], next_cursor=_next([s.id for s in sites], limit)
+        items=[SiteOut.model_validate(s) for s in sites],
+        next_cursor=_next([s.id for s in sites], limit),
     )
 
 
@@ -128,7 +129,8 @@ def list_assets(
         include_retired=include_retired,
     )
     return Page[AssetOut](
-        items=[service.asset_out(a) for a in assets], next_cursor=_next([a.id for a in assets], limit)
+        items=[service.asset_out(a) for a in assets],
+        next_cursor=_next([a.id for a in assets], limit),
     )
 
 
@@ -177,6 +179,7 @@ def retire_asset(
 
 @router.get("/pool/summary", response_model=PoolSummary)
 def pool_summary(
-    _principal: Principal = Depends(operator), session: Session = Depends(get_session, scope="function")
+    _principal: Principal = Depends(operator),
+    session: Session = Depends(get_session, scope="function"),
 ) -> PoolSummary:
     return service.pool_summary(session)

@@ -12,7 +12,9 @@ from sqlalchemy.orm import Session
 from vpp.models import Asset, Site
 
 
-def _scoped(stmt: Select[Any], model: type[Site] | type[Asset], account_id: uuid.UUID | None) -> Select[Any]:
+def _scoped(
+    stmt: Select[Any], model: type[Site] | type[Asset], account_id: uuid.UUID | None
+) -> Select[Any]:
     return stmt if account_id is None else stmt.where(model.account_id == account_id)
 
 
@@ -79,7 +81,9 @@ def active_asset_ids(
     found: set[uuid.UUID] = set()
     for start in range(0, len(ids), 5000):
         stmt = _scoped(
-            select(Asset.id).where(Asset.id.in_(ids[start : start + 5000]), Asset.retired_at.is_(None)),
+            select(Asset.id).where(
+                Asset.id.in_(ids[start : start + 5000]), Asset.retired_at.is_(None)
+            ),
             Asset,
             account_id,
         )
@@ -95,7 +99,9 @@ def pool_totals(session: Session) -> list[tuple[str, int, float, float]]:
         .group_by(Asset.kind)
         .order_by(Asset.kind)
     )
-    return [(k, int(n), float(up or 0), float(down or 0)) for k, n, up, down in session.execute(stmt)]
+    return [
+        (k, int(n), float(up or 0), float(down or 0)) for k, n, up, down in session.execute(stmt)
+    ]
 
 
 def pool_enterprise_count(session: Session) -> int:

@@ -70,7 +70,7 @@ def _asset_create_variant(kind: AssetKind) -> type[Strict]:
         __base__=Strict,
         site_id=(uuid.UUID, ...),
         name=(str, Field(min_length=1, max_length=200)),
-        kind=(Literal[kind.value], ...),
+        kind=(Literal[kind.value], ...),  # type: ignore[arg-type]
         params=(PARAMS_BY_KIND[kind], ...),
         adapter=(AdapterBinding, Field(default_factory=AdapterBinding)),
     )

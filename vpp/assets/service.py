@@ -43,7 +43,9 @@ def create_site(session: Session, principal: Principal, body: SiteCreate) -> Sit
     return site
 
 
-def update_site(session: Session, principal: Principal, site_id: uuid.UUID, body: SiteUpdate) -> Site:
+def update_site(
+    session: Session, principal: Principal, site_id: uuid.UUID, body: SiteUpdate
+) -> Site:
     site = _own_site(session, principal, site_id, "site")
     changes = body.model_dump(exclude_unset=True)
     for name, value in changes.items():
@@ -95,7 +97,14 @@ def create_asset(session: Session, principal: Principal, body: Any) -> Asset:
     _apply_params(asset, body.params)
     session.add(asset)
     session.flush()
-    audit(session, principal, "asset.create", "asset", asset.id, {"kind": body.kind, "params": asset.params})
+    audit(
+        session,
+        principal,
+        "asset.create",
+        "asset",
+        asset.id,
+        {"kind": body.kind, "params": asset.params},
+    )
     return asset
 
 
@@ -171,7 +180,9 @@ def asset_out(asset: Asset) -> AssetOut:
 
 def pool_summary(session: Session) -> PoolSummary:
     rows = repository.pool_totals(session)
-    by_kind = [KindSummary(kind=AssetKind(k), count=n, up_kw=up, down_kw=down) for k, n, up, down in rows]
+    by_kind = [
+        KindSummary(kind=AssetKind(k), count=n, up_kw=up, down_kw=down) for k, n, up, down in rows
+    ]
     return PoolSummary(
         enterprise_count=repository.pool_enterprise_count(session),
         asset_count=sum(k.count for k in by_kind),

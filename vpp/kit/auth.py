@@ -22,7 +22,7 @@ from vpp.kit.errors import Problem
 from vpp.models import ApiKey
 from vpp.models.base import utcnow
 
-TOKEN_PREFIX = "vpp_"
+TOKEN_PREFIX = "vpp_"  # noqa: S105  (a public marker, not a secret)
 ROLES = ("enterprise", "operator", "grid", "admin")
 
 
@@ -122,7 +122,7 @@ async def authenticated(request: Request) -> Principal:
         raise unauthorized("missing bearer token (Authorization: Bearer <key>)")
     state = request.app.state
     token_hash = hash_token(token.strip())
-    principal = state.key_cache.get(token_hash)
+    principal: Principal | None = state.key_cache.get(token_hash)
     if principal is None:
         principal = await run_in_threadpool(_load_principal, state.sessionmaker, token_hash)
         if principal is None:

@@ -18,9 +18,7 @@ class Account(Base):
 
     __tablename__ = "accounts"
     __table_args__ = (
-        CheckConstraint(
-            "kind IN ('enterprise', 'operator', 'grid', 'admin')", name="kind_known"
-        ),
+        CheckConstraint("kind IN ('enterprise', 'operator', 'grid', 'admin')", name="kind_known"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)

@@ -15,14 +15,20 @@ from vpp.models import TelemetryReading
 COLUMNS = ("asset_id", "ts", "power_kw", "soc", "energy_kwh", "status", "quality")
 Row = tuple[uuid.UUID, datetime, float, float | None, float | None, str | None, str]
 
+_COLUMN_LIST = ", ".join(COLUMNS)
 _SQLITE_INSERT = (
-    f"INSERT OR IGNORE INTO telemetry ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
+    f"INSERT OR IGNORE INTO telemetry ({_COLUMN_LIST}) "  # noqa: S608  (constant column names)
+    f"VALUES ({', '.join('?' * len(COLUMNS))})"
+)
+_PG_MERGE = (
+    f"INSERT INTO telemetry ({_COLUMN_LIST}) "  # noqa: S608  (constant column names)
+    f"SELECT {_COLUMN_LIST} FROM telemetry_stage ON CONFLICT DO NOTHING"
 )
 _PG_STAGE = (
     "CREATE TEMP TABLE IF NOT EXISTS telemetry_stage "
     "(LIKE telemetry INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
 )
-_PG_COPY = f"COPY {{table}} ({', '.join(COLUMNS)}) FROM STDIN (FORMAT BINARY)"
+_PG_COPY = f"COPY {{table}} ({_COLUMN_LIST}) FROM STDIN (FORMAT BINARY)"
 _PG_TYPES = ("uuid", "timestamptz", "float8", "float8", "float8", "text", "text")
 
 
@@ -76,10 +82,7 @@ def _insert_postgresql(dbapi: Any, rows: Sequence[Row]) -> int:
             pass
         cursor.execute(_PG_STAGE)
         _copy(cursor, "telemetry_stage", rows)
-        cursor.execute(
-            f"INSERT INTO telemetry ({', '.join(COLUMNS)}) "
-            f"SELECT {', '.join(COLUMNS)} FROM telemetry_stage ON CONFLICT DO NOTHING"
-        )
+        cursor.execute(_PG_MERGE)
         inserted = int(cursor.rowcount)
         cursor.execute("DELETE FROM telemetry_stage")
         return inserted

@@ -42,7 +42,7 @@ def parse_batch(body: bytes, max_batch: int) -> list[Reading]:
 
 def ingest(session: Session, principal: Principal, readings: Sequence[Reading]) -> IngestResult:
     """Store a batch all or nothing; repeated (asset, ts) pairs are stored once."""
-    first_index: dict[object, int] = {}
+    first_index: dict[uuid.UUID, int] = {}
     for index, reading in enumerate(readings):
         first_index.setdefault(reading.asset_id, index)
     known = assets_repository.active_asset_ids(session, principal.account_id, first_index)
@@ -56,7 +56,7 @@ def ingest(session: Session, principal: Principal, readings: Sequence[Reading]) 
             status=404,
         )
 
-    rows: dict[tuple[object, datetime], repository.Row] = {}
+    rows: dict[tuple[uuid.UUID, datetime], repository.Row] = {}
     for r in readings:
         rows.setdefault(
             (r.asset_id, r.ts),
