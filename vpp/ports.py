@@ -1,0 +1,137 @@
+"""The ports that adapters, markets and clocks implement (DESIGN.md section 4).
+
+Each port is a small abstract interface; ``adapters/`` and ``market/`` provide
+implementations found through entry points, and every port has an in-memory
+implementation used by the tests and the simulated park.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, ClassVar, Protocol
+
+from pydantic import BaseModel, ConfigDict
+
+from vpp.domain.commands import Acknowledgement, DeliveryOutcome, SetpointCommand, TelemetryPoint
+
+ADAPTER_ENTRY_POINTS = "vpp.adapters"
+
+
+class Clock(ABC):
+    """Where time comes from; the simulated park runs on a faster one."""
+
+    @abstractmethod
+    def now(self) -> datetime:
+        """The current time, UTC-aware."""
+
+    @abstractmethod
+    async def sleep(self, seconds: float) -> None:
+        """Wait ``seconds`` of this clock's time."""
+
+
+class SystemClock(Clock):
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(seconds)
+
+
+class AcceleratedClock(Clock):
+    """Runs ``speed`` times faster than the wall clock from ``start`` (demo days in minutes)."""
+
+    def __init__(self, start: datetime, speed: float) -> None:
+        if speed <= 0:
+            raise ValueError("speed must be positive")
+        self.start = start
+        self.speed = speed
+        self._loop_start = datetime.now(UTC)
+
+    def now(self) -> datetime:
+        return self.start + (datetime.now(UTC) - self._loop_start) * self.speed
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(seconds / self.speed)
+
+
+class ManualClock(Clock):
+    """A clock that moves only when told to: the tests' clock. ``sleep`` advances it."""
+
+    def __init__(self, start: datetime) -> None:
+        self._now = start
+
+    def now(self) -> datetime:
+        return self._now
+
+    def advance(self, seconds: float) -> None:
+        self._now += timedelta(seconds=seconds)
+
+    async def sleep(self, seconds: float) -> None:
+        self.advance(seconds)
+        await asyncio.sleep(0)
+
+
+class AdapterSink(Protocol):
+    """What the service offers adapters: somewhere to put readings and answers."""
+
+    async def telemetry(self, readings: Sequence[TelemetryPoint]) -> None: ...
+
+    async def acknowledged(self, acks: Sequence[Acknowledgement]) -> None: ...
+
+
+class BindingSettings(BaseModel):
+    """Base of every adapter's per-asset settings: unknown keys are refused."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+@dataclass(frozen=True)
+class AdapterHealth:
+    healthy: bool
+    detail: str = ""
+    connected_devices: int = 0
+
+
+class AssetAdapter(ABC):
+    """A protocol that reaches assets: delivers setpoints, reports readings and acks.
+
+    Implementations are library-shaped: injected clients and connections, explicit
+    timeouts, transient errors reported as ``DeliveryStatus.RETRY`` (the engine owns
+    retries and backoff), vendor vocabulary translated at the edge. ``config`` is the
+    adapter-wide configuration (broker address, listen port, ...); per-asset settings
+    are validated by ``settings_model``.
+    """
+
+    name: ClassVar[str]
+    settings_model: ClassVar[type[BindingSettings]] = BindingSettings
+
+    def __init__(self, clock: Clock, config: Mapping[str, Any] | None = None) -> None:
+        self.clock = clock
+        self.config = dict(config or {})
+
+    @classmethod
+    def validate_settings(cls, raw: Mapping[str, Any]) -> dict[str, Any]:
+        """Check one binding's settings; raises pydantic.ValidationError if invalid."""
+        return cls.settings_model.model_validate(dict(raw)).model_dump(mode="json")
+
+    async def start(self, sink: AdapterSink) -> None:
+        """Connect, listen, start polling; readings and acks go to ``sink``."""
+        self.sink = sink
+
+    async def stop(self) -> None:
+        """Disconnect and stop every task the adapter started."""
+
+    def bind(self, asset_id: uuid.UUID, settings: Mapping[str, Any]) -> None:  # noqa: B027
+        """Learn (or re-learn) an asset this adapter serves; default: nothing to do."""
+
+    @abstractmethod
+    async def deliver(self, commands: Sequence[SetpointCommand]) -> Sequence[DeliveryOutcome]:
+        """Send a batch of commands; one outcome per command, in any order."""
+
+    def health(self) -> AdapterHealth:
+        return AdapterHealth(healthy=True)
