@@ -120,13 +120,15 @@ class AssetAdapter(ABC):
         return cls.settings_model.model_validate(dict(raw)).model_dump(mode="json")
 
     async def start(self, sink: AdapterSink) -> None:
-        """Connect, listen, start polling; readings and acks go to ``sink``."""
+        """Connect, listen, start polling; readings and acks go to ``sink``.
+
+        Subclasses call ``super().start(sink)`` first."""
         self.sink = sink
 
-    async def stop(self) -> None:
+    async def stop(self) -> None:  # noqa: B027  (optional hook)
         """Disconnect and stop every task the adapter started."""
 
-    def bind(self, asset_id: uuid.UUID, settings: Mapping[str, Any]) -> None:  # noqa: B027
+    def bind(self, asset_id: uuid.UUID, settings: Mapping[str, Any]) -> None:  # noqa: B027  (optional hook)
         """Learn (or re-learn) an asset this adapter serves; default: nothing to do."""
 
     @abstractmethod
