@@ -1,0 +1,1 @@
+"""Asset adapters: the protocols that reach enterprises' devices (one package each)."""

@@ -207,3 +207,8 @@ def create_battery(
     assert response.status_code == 201, response.text
     result: dict[str, object] = response.json()
     return result
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"

@@ -16,11 +16,13 @@ from vpp import __version__
 from vpp.accounts.api import router as accounts_router
 from vpp.assets.api import router as assets_router
 from vpp.config import Settings
+from vpp.dispatch.api import router as dispatch_router
 from vpp.kit.auth import KeyCache, RateLimiter
 from vpp.kit.db import create_db_engine, make_sessionmaker
 from vpp.kit.errors import Problem, install_error_handlers, problem_response
 from vpp.kit.idempotency import Replay, replay_response
 from vpp.kit.metrics import Metrics, MetricsMiddleware
+from vpp.ports import Clock, SystemClock
 from vpp.telemetry.api import router as telemetry_router
 
 DESCRIPTION = """\
@@ -68,7 +70,10 @@ def _ops_router() -> APIRouter:
 
 
 def create_app(
-    settings: Settings | None = None, *, session_factory: sessionmaker[Session] | None = None
+    settings: Settings | None = None,
+    *,
+    session_factory: sessionmaker[Session] | None = None,
+    clock: Clock | None = None,
 ) -> FastAPI:
     """Build the app. Without ``session_factory`` the lifespan opens (and closes) the
     engine of ``settings.database_url``; tests pass a factory bound to their connection."""
@@ -97,6 +102,7 @@ def create_app(
     app.state.key_cache = KeyCache(settings.auth_cache_ttl_s)
     app.state.rate_limiter = RateLimiter(settings.rate_limit_per_s, settings.rate_limit_burst)
     app.state.metrics = Metrics()
+    app.state.clock = clock or SystemClock()
 
     install_error_handlers(app)
 
@@ -106,6 +112,6 @@ def create_app(
 
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     app.include_router(_ops_router())
-    for router in (accounts_router, assets_router, telemetry_router):
+    for router in (accounts_router, assets_router, telemetry_router, dispatch_router):
         app.include_router(router, prefix="/v1")
     return app

@@ -60,20 +60,34 @@ class AcceleratedClock(Clock):
 
 
 class ManualClock(Clock):
-    """A clock that moves only when told to: the tests' clock. ``sleep`` advances it."""
+    """A clock that moves only when told to: the tests' clock.
+
+    ``sleep`` waits until ``advance`` has moved the clock past the sleeper's wake-up
+    time, so background tasks run exactly as often as the test's time allows.
+    """
 
     def __init__(self, start: datetime) -> None:
         self._now = start
+        self._sleepers: list[tuple[datetime, asyncio.Future[None]]] = []
 
     def now(self) -> datetime:
         return self._now
 
     def advance(self, seconds: float) -> None:
         self._now += timedelta(seconds=seconds)
+        waiting = []
+        for wake_at, future in self._sleepers:
+            if wake_at <= self._now:
+                if not future.done():
+                    future.set_result(None)
+            else:
+                waiting.append((wake_at, future))
+        self._sleepers = waiting
 
     async def sleep(self, seconds: float) -> None:
-        self.advance(seconds)
-        await asyncio.sleep(0)
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._sleepers.append((self._now + timedelta(seconds=seconds), future))
+        await future
 
 
 class AdapterSink(Protocol):
@@ -88,6 +102,17 @@ class BindingSettings(BaseModel):
     """Base of every adapter's per-asset settings: unknown keys are refused."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+@dataclass(frozen=True)
+class BoundAsset:
+    """An asset as an adapter learns it: its kind and physical parameters (for
+    simulators and protocol maps that need them) and its binding's settings."""
+
+    asset_id: uuid.UUID
+    kind: str
+    params: Mapping[str, Any]
+    settings: Mapping[str, Any]
 
 
 @dataclass(frozen=True)
@@ -130,6 +155,10 @@ class AssetAdapter(ABC):
 
     def bind(self, asset_id: uuid.UUID, settings: Mapping[str, Any]) -> None:  # noqa: B027  (optional hook)
         """Learn (or re-learn) an asset this adapter serves; default: nothing to do."""
+
+    def bind_asset(self, asset: BoundAsset) -> None:
+        """Like ``bind`` with the asset's kind and parameters; override when needed."""
+        self.bind(asset.asset_id, asset.settings)
 
     @abstractmethod
     async def deliver(self, commands: Sequence[SetpointCommand]) -> Sequence[DeliveryOutcome]:

@@ -14,7 +14,13 @@ def test_park_seeds_once_with_history(session: Session) -> None:
     assert len(enterprises) == len(PARK) >= 10
     assets = session.execute(select(Asset)).scalars().all()
     assert len(assets) == sum(len(e.assets) for e in PARK)
-    assert {a.kind for a in assets} == {"battery", "curtailable_load", "shiftable_process", "ev_fleet", "pv"}
+    assert {a.kind for a in assets} == {
+        "battery",
+        "curtailable_load",
+        "shiftable_process",
+        "ev_fleet",
+        "pv",
+    }
     readings = session.execute(select(func.count()).select_from(TelemetryReading)).scalar_one()
     assert readings == 96 * len(assets)
     pv_power = session.execute(

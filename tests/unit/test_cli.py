@@ -38,15 +38,36 @@ def test_migrate_create_account_and_issue_then_revoke_a_key(
 ) -> None:
     url = f"sqlite:///{tmp_path / 'cli.db'}"
     assert main(["--database-url", url, "db", "upgrade"]) == 0
-    assert main(["--database-url", url, "accounts", "create", "--name", "Acme", "--kind", "enterprise"]) == 0
+    assert (
+        main(
+            ["--database-url", url, "accounts", "create", "--name", "Acme", "--kind", "enterprise"]
+        )
+        == 0
+    )
     capsys.readouterr()
-    assert main(["--database-url", url, "keys", "create", "--account", "Acme", "--expires-in-days", "30"]) == 0
+    assert (
+        main(
+            [
+                "--database-url",
+                url,
+                "keys",
+                "create",
+                "--account",
+                "Acme",
+                "--expires-in-days",
+                "30",
+            ]
+        )
+        == 0
+    )
     token = capsys.readouterr().out.strip().splitlines()[-1]
     assert token.startswith("vpp_")
 
     engine = create_db_engine(url)
     with make_sessionmaker(engine)() as session:
-        key = session.execute(select(ApiKey).where(ApiKey.token_hash == hash_token(token))).scalar_one()
+        key = session.execute(
+            select(ApiKey).where(ApiKey.token_hash == hash_token(token))
+        ).scalar_one()
         assert key.role == "enterprise" and key.expires_at is not None and key.revoked_at is None
     assert main(["--database-url", url, "keys", "revoke", str(key.id)]) == 0
     with make_sessionmaker(engine)() as session:
@@ -54,5 +75,7 @@ def test_migrate_create_account_and_issue_then_revoke_a_key(
     engine.dispose()
 
     assert main(["--database-url", url, "keys", "create", "--account", "Nobody"]) == 2
-    assert main(["--database-url", url, "accounts", "create", "--name", "Acme", "--kind", "grid"]) == 2
+    assert (
+        main(["--database-url", url, "accounts", "create", "--name", "Acme", "--kind", "grid"]) == 2
+    )
     assert "exists" in capsys.readouterr().err

@@ -20,9 +20,8 @@ from vpp.assets.schemas import (
 )
 from vpp.domain.assets import AssetKind
 from vpp.kit.auth import Principal, require
-from vpp.kit.errors import field_error
 from vpp.kit.idempotency import Idempotency, idempotency
-from vpp.kit.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, decode_cursor, encode_cursor
+from vpp.kit.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, after_id, next_id_cursor
 from vpp.kit.responses import commit_json
 from vpp.kit.session import get_session
 
@@ -34,19 +33,6 @@ operator = require("operator")
 Limit = Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT)
 
 
-def _after(cursor: str | None) -> uuid.UUID | None:
-    if cursor is None:
-        return None
-    try:
-        return uuid.UUID(decode_cursor(cursor))
-    except ValueError:
-        raise field_error("cursor", "cursor_format", "not a cursor this API issued") from None
-
-
-def _next(ids: list[uuid.UUID], limit: int) -> str | None:
-    return encode_cursor(str(ids[-1])) if len(ids) == limit else None
-
-
 @router.get("/sites", response_model=Page[SiteOut])
 def list_sites(
     cursor: str | None = None,
@@ -56,11 +42,11 @@ def list_sites(
     session: Session = Depends(get_session, scope="function"),
 ) -> Page[SiteOut]:
     sites = repository.list_sites(
-        session, service.tenant_scope(principal), _after(cursor), limit, include_retired
+        session, service.tenant_scope(principal), after_id(cursor), limit, include_retired
     )
     return Page[SiteOut](
         items=[SiteOut.model_validate(s) for s in sites],
-        next_cursor=_next([s.id for s in sites], limit),
+        next_cursor=next_id_cursor([s.id for s in sites], limit),
     )
 
 
@@ -121,7 +107,7 @@ def list_assets(
     assets = repository.list_assets(
         session,
         service.tenant_scope(principal),
-        _after(cursor),
+        after_id(cursor),
         limit,
         kind=kind.value if kind else None,
         site_id=site_id,
@@ -130,7 +116,7 @@ def list_assets(
     )
     return Page[AssetOut](
         items=[service.asset_out(a) for a in assets],
-        next_cursor=_next([a.id for a in assets], limit),
+        next_cursor=next_id_cursor([a.id for a in assets], limit),
     )
 
 

@@ -20,6 +20,7 @@ from vpp.assets.schemas import (
     SiteCreate,
     SiteUpdate,
 )
+from vpp.dispatch.registry import validate_binding
 from vpp.domain.assets import PARAMS_BY_KIND, AssetKind, AssetParams, flexibility_of
 from vpp.kit.audit import audit
 from vpp.kit.auth import Principal
@@ -92,7 +93,7 @@ def create_asset(session: Session, principal: Principal, body: Any) -> Asset:
         name=body.name,
         kind=body.kind,
         adapter=body.adapter.name,
-        adapter_settings=body.adapter.settings,
+        adapter_settings=validate_binding(body.adapter.name, body.adapter.settings),
     )
     _apply_params(asset, body.params)
     session.add(asset)
@@ -120,8 +121,8 @@ def update_asset(
     if body.site_id is not None:
         asset.site_id = _own_site(session, principal, body.site_id, "site_id").id
     if body.adapter is not None:
+        asset.adapter_settings = validate_binding(body.adapter.name, body.adapter.settings)
         asset.adapter = body.adapter.name
-        asset.adapter_settings = body.adapter.settings
     if body.params is not None:
         merged = {**asset.params, **body.params}
         try:

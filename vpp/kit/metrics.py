@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 LATENCY_BUCKETS_S = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0)
@@ -34,6 +34,31 @@ class Metrics:
         self.readings_ingested = Counter(
             "vpp_telemetry_readings_ingested",
             "Telemetry readings stored (duplicates excluded).",
+            registry=self.registry,
+        )
+        self.commands = Counter(
+            "vpp_adapter_commands",
+            "Setpoint command outcomes by adapter: sent, acked, rejected, retry, failed, expired.",
+            ["adapter", "outcome"],
+            registry=self.registry,
+        )
+        self.delivery_latency = Histogram(
+            "vpp_adapter_delivery_seconds",
+            "Time from a command's first delivery attempt to its acknowledgement.",
+            ["adapter"],
+            buckets=LATENCY_BUCKETS_S,
+            registry=self.registry,
+        )
+        self.adapter_readings = Counter(
+            "vpp_adapter_telemetry_readings",
+            "Telemetry readings received through adapters.",
+            ["adapter"],
+            registry=self.registry,
+        )
+        self.adapter_devices = Gauge(
+            "vpp_adapter_connected_devices",
+            "Devices an adapter currently reaches.",
+            ["adapter"],
             registry=self.registry,
         )
         self.readings_duplicate = Counter(

@@ -1,0 +1,1 @@
+"""Dispatch: setpoint commands, their guaranteed delivery through adapters, and tracking."""

@@ -1,0 +1,96 @@
+"""Creating setpoint commands (the outbox write) and reading them back."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+
+from sqlalchemy.orm import Session
+
+from vpp.assets.service import get_asset, tenant_scope
+from vpp.dispatch import repository
+from vpp.dispatch.schemas import SetpointCreate
+from vpp.domain.commands import CommandState
+from vpp.domain.time import INTERVAL, floor_to_interval
+from vpp.kit.audit import audit
+from vpp.kit.auth import Principal
+from vpp.kit.errors import Problem, field_error, not_found
+from vpp.models import Asset, SetpointCommandRow
+
+# A setpoint may be issued for the interval under way, not for one already over.
+LATEST_PAST_START = INTERVAL
+
+
+def enqueue(
+    session: Session,
+    asset: Asset,
+    interval_start: datetime,
+    power_kw: float,
+    expires_at: datetime,
+    now: datetime,
+    source: str,
+) -> SetpointCommandRow:
+    """Write one command in the caller's transaction (the outbox): it is delivered
+    only if, and as soon as, the caller commits."""
+    row = SetpointCommandRow(
+        asset_id=asset.id,
+        account_id=asset.account_id,
+        adapter=asset.adapter,
+        interval_start=interval_start,
+        power_kw=power_kw,
+        state=CommandState.PENDING.value,
+        attempts=0,
+        source=source,
+        detail="",
+        created_at=now,
+        expires_at=expires_at,
+        next_attempt_at=now,
+    )
+    session.add(row)
+    session.flush()
+    repository.log_events(session, [row.id], CommandState.PENDING, now, f"created ({source})")
+    return row
+
+
+def create_manual_setpoint(
+    session: Session, principal: Principal, asset_id: uuid.UUID, body: SetpointCreate, now: datetime
+) -> SetpointCommandRow:
+    asset = get_asset(session, principal, asset_id)
+    if asset.retired_at is not None:
+        raise Problem(409, "asset is retired")
+    start = body.interval_start or floor_to_interval(now)
+    if start != floor_to_interval(start):
+        raise field_error(
+            "interval_start", "interval_boundary", "must start on a 15-minute boundary"
+        )
+    if start + LATEST_PAST_START <= now:
+        raise field_error("interval_start", "not_past", "interval is already over")
+    expires = body.expires_at or start + INTERVAL
+    if expires <= now or expires <= start:
+        raise field_error("expires_at", "future", "must be after now and after interval_start")
+    if expires - start > timedelta(days=1):
+        raise field_error("expires_at", "max_validity", "at most one day after interval_start")
+    low, high = asset.baseline_kw - asset.down_kw, asset.baseline_kw + asset.up_kw
+    if not low - 1e-9 <= body.power_kw <= high + 1e-9:
+        raise field_error(
+            "power_kw", "power_range", f"must lie within the asset's range [{low:g}, {high:g}] kW"
+        )
+    row = enqueue(session, asset, start, body.power_kw, expires, now, source="manual")
+    audit(
+        session,
+        principal,
+        "setpoint.create",
+        "setpoint_command",
+        row.id,
+        body.model_dump(mode="json"),
+    )
+    return row
+
+
+def get_command(
+    session: Session, principal: Principal, command_id: uuid.UUID
+) -> SetpointCommandRow:
+    row = repository.get_command(session, command_id, tenant_scope(principal))
+    if row is None:
+        raise not_found("command")
+    return row

@@ -1,0 +1,56 @@
+"""Setpoint commands (the transactional outbox) and their state history."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import BigInteger, Float, ForeignKey, Index, Integer, String, Uuid
+from sqlalchemy.orm import Mapped, mapped_column
+
+from vpp.models.base import Base, UtcDateTime, new_id, utcnow
+
+
+class SetpointCommandRow(Base):
+    """One setpoint for one asset, written in the transaction that decided it.
+
+    Senders claim due rows (``FOR UPDATE SKIP LOCKED`` on PostgreSQL), push
+    ``next_attempt_at`` forward as a lease, deliver, and record the outcome; open
+    states are ``pending`` and ``sent``, every other state is final.
+    """
+
+    __tablename__ = "setpoint_commands"
+    __table_args__ = (Index("ix_setpoint_commands_due", "state", "next_attempt_at"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
+    asset_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("assets.id"), index=True)
+    account_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("accounts.id"), index=True)
+    adapter: Mapped[str] = mapped_column(String(64))
+    interval_start: Mapped[datetime] = mapped_column(UtcDateTime)
+    power_kw: Mapped[float] = mapped_column(Float)
+    state: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    source: Mapped[str] = mapped_column(String(32), default="manual")
+    detail: Mapped[str] = mapped_column(String(500), default="")
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    next_attempt_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+
+
+class CommandEvent(Base):
+    """A state change or delivery attempt of a command, in order."""
+
+    __tablename__ = "command_events"
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    command_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("setpoint_commands.id"), index=True
+    )
+    at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    state: Mapped[str] = mapped_column(String(16))
+    attempt: Mapped[int] = mapped_column(Integer, default=0)
+    detail: Mapped[str] = mapped_column(String(500), default="")
