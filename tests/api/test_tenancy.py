@@ -64,24 +64,34 @@ ROUTES = [
         lambda o: {"readings": [{"asset_id": o["asset"], "ts": READING_TS, "power_kw": 1.0}]},
     ),
     Route("GET", "/v1/pool/summary", OPS),
+    Route("GET", "/v1/commands", EO),
+    Route("GET", "/v1/commands/{command}", EO),
+    Route("POST", "/v1/assets/{asset}/setpoints", OPS, lambda o: {"power_kw": 10.0}),
     Route("POST", "/v1/accounts", ADM, lambda o: {"name": "New Co", "kind": "enterprise"}),
     Route("POST", "/v1/keys", ADM, lambda o: {"account_id": o["account"]}),
     Route("DELETE", "/v1/keys/{key}", ADM),
 ]
-OBJECT_ROUTES = [r for r in ROUTES if "{site}" in r.path or "{asset}" in r.path]
+OBJECT_ROUTES = [
+    r for r in ROUTES if ("{site}" in r.path or "{asset}" in r.path or "{command}" in r.path) and "enterprise" in r.roles
+]
 OBJECT_ROUTES += [
     r for r in ROUTES if r.method == "POST" and r.path in ("/v1/assets", "/v1/telemetry")
 ]
 
 
 @pytest.fixture
-def objects(client: TestClient, enterprise: Caller) -> dict[str, Any]:
-    """Enterprise A's site, asset, account and key."""
+def objects(client: TestClient, enterprise: Caller, make_caller: Callable[..., Caller]) -> dict[str, Any]:
+    """Enterprise A's site, asset, a setpoint command for the asset, account and key."""
     site = create_site(client, enterprise)
     asset = create_battery(client, enterprise, site["id"])
+    command = client.post(
+        f"/v1/assets/{asset['id']}/setpoints", json={"power_kw": 5.0}, headers=make_caller("operator").headers
+    )
+    assert command.status_code == 201, command.text
     return {
         "site": site["id"],
         "asset": asset["id"],
+        "command": command.json()["id"],
         "account": str(enterprise.account_id),
         "key": str(enterprise.key_id),
     }
@@ -125,7 +135,7 @@ def test_foreign_objects_are_not_found(
 def test_foreign_lists_are_empty(
     client: TestClient, objects: dict[str, Any], other_enterprise: Caller
 ) -> None:
-    for path in ("/v1/sites", "/v1/assets"):
+    for path in ("/v1/sites", "/v1/assets", "/v1/commands"):
         response = client.get(path, headers=other_enterprise.headers)
         assert response.status_code == 200
         assert response.json()["items"] == []
