@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
@@ -17,12 +19,14 @@ from vpp.accounts.api import router as accounts_router
 from vpp.assets.api import router as assets_router
 from vpp.config import Settings
 from vpp.dispatch.api import router as dispatch_router
+from vpp.dispatch.engine import DeliveryEngine
+from vpp.dispatch.registry import adapter_class
 from vpp.kit.auth import KeyCache, RateLimiter
 from vpp.kit.db import create_db_engine, make_sessionmaker
 from vpp.kit.errors import Problem, install_error_handlers, problem_response
 from vpp.kit.idempotency import Replay, replay_response
 from vpp.kit.metrics import Metrics, MetricsMiddleware
-from vpp.ports import Clock, SystemClock
+from vpp.ports import AcceleratedClock, Clock, SystemClock
 from vpp.telemetry.api import router as telemetry_router
 
 DESCRIPTION = """\
@@ -69,6 +73,30 @@ def _ops_router() -> APIRouter:
     return router
 
 
+@asynccontextmanager
+async def run_dispatch(app: FastAPI) -> AsyncIterator[None]:
+    """Start the delivery engine and its adapters for the app's lifetime, if enabled."""
+    settings: Settings = app.state.settings
+    if not settings.dispatch_enabled:
+        yield
+        return
+    adapters = {
+        name: adapter_class(name)(app.state.clock, settings.adapter_config.get(name, {}))
+        for name in settings.adapters
+    }
+    engine = DeliveryEngine(app.state.sessionmaker, adapters, app.state.clock, app.state.metrics)
+    app.state.delivery = engine
+    await engine.start()
+    stop = asyncio.Event()
+    task = asyncio.create_task(engine.run(stop), name="delivery-engine")
+    try:
+        yield
+    finally:
+        stop.set()
+        await task
+        await engine.stop()
+
+
 def create_app(
     settings: Settings | None = None,
     *,
@@ -82,12 +110,14 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if session_factory is not None:
-            yield
+            async with run_dispatch(app):
+                yield
             return
         engine = create_db_engine(settings.database_url)
         app.state.sessionmaker = make_sessionmaker(engine)
         try:
-            yield
+            async with run_dispatch(app):
+                yield
         finally:
             engine.dispose()
 
@@ -102,7 +132,11 @@ def create_app(
     app.state.key_cache = KeyCache(settings.auth_cache_ttl_s)
     app.state.rate_limiter = RateLimiter(settings.rate_limit_per_s, settings.rate_limit_burst)
     app.state.metrics = Metrics()
-    app.state.clock = clock or SystemClock()
+    app.state.clock = clock or (
+        SystemClock()
+        if settings.clock_speed == 1.0
+        else AcceleratedClock(datetime.now(UTC), settings.clock_speed)
+    )
 
     install_error_handlers(app)
 

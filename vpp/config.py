@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -42,8 +42,27 @@ class Settings(BaseSettings):
     )
     metrics_public: bool = True
 
+    dispatch_enabled: bool = Field(
+        default=False,
+        description="Run the setpoint delivery engine and the adapters in this process.",
+    )
+    adapters: list[str] = Field(
+        default_factory=lambda: ["simulated"], description="Adapters to start (entry-point names)."
+    )
+    adapter_config: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        description='Adapter-wide configuration by adapter, JSON: {"mqtt": {"host": ...}}.',
+    )
+    clock_speed: float = Field(
+        default=1.0,
+        gt=0,
+        description="Simulated time per wall-clock second (demo only; 1 = real time).",
+    )
+
     @model_validator(mode="after")
     def _refuse_insecure_production(self) -> Settings:
+        if self.environment == "production" and self.clock_speed != 1.0:
+            raise ValueError("VPP_CLOCK_SPEED is for the demo; production runs in real time")
         if self.environment == "production" and self.database_url.startswith("sqlite"):
             raise ValueError(
                 "VPP_DATABASE_URL must point at PostgreSQL in production; "

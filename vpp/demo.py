@@ -2,32 +2,33 @@
 
 The park is modelled on a zero-carbon economic-technological development zone in the
 Hexi corridor (about 39 N, 100.5 E): green hydrogen, chemicals, building materials,
-a data centre, logistics with an EV fleet, and rooftop PV. Telemetry history for the
-last two market days is synthesised from each asset's nominal baseline with a daily
-shape and seeded noise, so the API has data to show from the first start.
+a data centre, logistics with an EV fleet, and rooftop PV. Each asset is bound to
+the simulated adapter; two days of history are replayed from the same device physics
+so the API has data from the first start, and the running service then steps the
+devices, stores their telemetry and applies setpoints.
 """
 
 from __future__ import annotations
 
-import math
+import random
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from adapters.simulated.adapter import PARK_LATITUDE, PARK_LONGITUDE, SimulatedSettings
+from adapters.simulated.physics import make_device
 from vpp.accounts import service as accounts
+from vpp.assets.service import apply_params
 from vpp.config import Settings
-from vpp.domain.assets import AssetKind, flexibility_of, parse_params
-from vpp.domain.time import INTERVAL, MARKET_TZ, floor_to_interval
+from vpp.dispatch.registry import validate_binding
+from vpp.domain.assets import AssetKind, parse_params
+from vpp.domain.time import INTERVAL, floor_to_interval
 from vpp.models import Account, Asset, Site
 from vpp.models.base import utcnow
 from vpp.telemetry.repository import insert_readings
-
-PARK_LATITUDE = 38.93
-PARK_LONGITUDE = 100.45
 
 
 @dataclass(frozen=True)
@@ -239,7 +240,7 @@ def seed_park(session: Session, *, history_days: int = 2, seed: int = 7) -> list
     existing = session.execute(select(Account).where(Account.kind == "enterprise")).scalars().all()
     if existing:
         return list(existing)
-    rng = np.random.default_rng(seed)
+    rng = random.Random(seed)
     enterprises = []
     for index, spec in enumerate(PARK):
         account = accounts.create_account(session, spec.name, "enterprise", actor=None)
@@ -254,53 +255,45 @@ def seed_park(session: Session, *, history_days: int = 2, seed: int = 7) -> list
         session.add(site)
         session.flush()
         for item in spec.assets:
-            params = parse_params(item.kind, item.params)
-            flex = flexibility_of(params)
             asset = Asset(
                 account_id=account.id,
                 site_id=site.id,
                 name=item.name,
                 kind=item.kind.value,
-                params={
-                    k: (v.value if hasattr(v, "value") else v) for k, v in vars(params).items()
-                },
                 adapter="simulated",
-                adapter_settings={"seed": int(rng.integers(1 << 31))},
-                baseline_kw=flex.baseline_kw,
-                up_kw=flex.up_kw,
-                down_kw=flex.down_kw,
+                adapter_settings=validate_binding(
+                    "simulated",
+                    {
+                        "seed": rng.randrange(1 << 31),
+                        "latitude": site.latitude,
+                        "longitude": site.longitude,
+                    },
+                ),
             )
+            apply_params(asset, parse_params(item.kind, item.params))
             session.add(asset)
             session.flush()
-            insert_readings(session, _history(asset, item, history_days, rng))
+            insert_readings(session, _history(asset, history_days))
         enterprises.append(account)
     return enterprises
 
 
-def _history(asset: Asset, item: DemoAsset, days: int, rng: np.random.Generator) -> list[Any]:
-    """Synthetic 15-minute readings for the last ``days`` days (kW, net-load sign)."""
-    end = floor_to_interval(utcnow())
-    n = days * 96
-    starts = [end - INTERVAL * (n - i) for i in range(n)]
-    hours = np.array(
-        [s.astimezone(MARKET_TZ).hour + s.astimezone(MARKET_TZ).minute / 60 for s in starts]
+def _history(asset: Asset, days: int) -> list[Any]:
+    """Readings every 15 minutes for the last ``days`` days, from the asset's simulated
+    device running without setpoints (kW, net-load sign)."""
+    settings = SimulatedSettings.model_validate(asset.adapter_settings)
+    device = make_device(
+        asset.kind, asset.params, settings.seed, settings.latitude, settings.longitude
     )
-    noise = rng.normal(0.0, 0.03, n)
-    if item.kind is AssetKind.PV:
-        # Clear-sky bell between about 08:00 and 18:00 local in late autumn, with clouds.
-        sun = np.clip(np.sin(math.pi * (hours - 8.0) / 10.0), 0.0, None) ** 1.3
-        clouds = 1.0 - 0.3 * rng.random(n)
-        power = -float(item.params["peak_kw"]) * 0.85 * sun * clouds
-    elif item.kind is AssetKind.BATTERY:
-        power = np.zeros(n)
-    else:
-        shape = 1.0 + 0.08 * np.sin(2 * math.pi * (hours - 10.0) / 24.0)
-        power = asset.baseline_kw * shape * (1.0 + noise)
-    soc = 0.5 if item.kind is AssetKind.BATTERY else None
-    return [
-        (asset.id, ts, round(float(p), 3), soc, None, "online", "good")
-        for ts, p in zip(starts, power, strict=True)
-    ]
+    end = floor_to_interval(utcnow())
+    rows = []
+    for i in range(days * 96, 0, -1):
+        ts = end - INTERVAL * i
+        state = device.step(ts, INTERVAL.total_seconds())
+        rows.append(
+            (asset.id, ts, state.power_kw, state.soc, state.energy_kwh, state.status, "good")
+        )
+    return rows
 
 
 def ensure_staff_keys(session: Session) -> dict[str, str]:
@@ -324,7 +317,7 @@ def run(host: str = "127.0.0.1", port: int = 8000, reset: bool = False) -> int:
     from vpp.kit import migrate
     from vpp.kit.db import create_db_engine, make_sessionmaker
 
-    settings = Settings(environment="demo")
+    settings = Settings(environment="demo", dispatch_enabled=True)
     if reset and settings.is_sqlite:
         path = Path(settings.database_url.removeprefix("sqlite:///"))
         for suffix in ("", "-wal", "-shm"):

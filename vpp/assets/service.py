@@ -77,7 +77,8 @@ def _own_site(session: Session, principal: Principal, site_id: uuid.UUID, field:
     return site
 
 
-def _apply_params(asset: Asset, params: AssetParams) -> None:
+def apply_params(asset: Asset, params: AssetParams) -> None:
+    """Store validated parameters and the rated flexibility derived from them."""
     flex = flexibility_of(params)
     asset.params = _jsonable(params)
     asset.baseline_kw = flex.baseline_kw
@@ -95,7 +96,7 @@ def create_asset(session: Session, principal: Principal, body: Any) -> Asset:
         adapter=body.adapter.name,
         adapter_settings=validate_binding(body.adapter.name, body.adapter.settings),
     )
-    _apply_params(asset, body.params)
+    apply_params(asset, body.params)
     session.add(asset)
     session.flush()
     audit(
@@ -133,7 +134,7 @@ def update_asset(
                 item["field"] = f"params.{item['field']}" if item["field"] != "body" else "params"
             problem.detail = f"params.{problem.detail}"
             raise problem from None
-        _apply_params(asset, params)
+        apply_params(asset, params)
     asset.updated_at = utcnow()
     audit(session, principal, "asset.update", "asset", asset.id, _jsonable(changes))
     return asset
