@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -85,7 +86,7 @@ def test_shiftable_process_respects_minimum_load_and_ramp() -> None:
     )
     kiln.set_target(0, T0 + timedelta(hours=2))
     powers = [kiln.step(T0 + timedelta(minutes=m), 60).power_kw for m in range(1, 40)]
-    steps = [a - b for a, b in zip(powers, powers[1:], strict=False)]
+    steps = [a - b for a, b in itertools.pairwise(powers)]
     assert max(steps) <= 50 + 1e-6
     assert min(powers) >= 3200 - 1e-6
     assert powers[-1] == pytest.approx(3200)
