@@ -166,3 +166,21 @@ class AssetAdapter(ABC):
 
     def health(self) -> AdapterHealth:
         return AdapterHealth(healthy=True)
+
+    def event_counts(self) -> Mapping[str, int]:
+        """Monotonic counts of notable events (malformed payloads, protocol errors,
+        timeouts) since start, by name; exported as ``vpp_adapter_events_total``."""
+        return {}
+
+
+def counts_of(counters: object) -> dict[str, int]:
+    """A counters dataclass as flat ``name -> count`` (nested dicts as ``name.key``)."""
+    out: dict[str, int] = {}
+    for name, value in vars(counters).items():
+        if isinstance(value, bool):
+            continue
+        if isinstance(value, int):
+            out[name] = value
+        elif isinstance(value, Mapping):
+            out.update({f"{name}.{key}": int(count) for key, count in value.items()})
+    return out

@@ -38,7 +38,7 @@ from adapters.modbus.registers import (
     slice_point,
 )
 from vpp.domain.commands import DeliveryOutcome, DeliveryStatus, SetpointCommand, TelemetryPoint
-from vpp.ports import AdapterHealth, AdapterSink, AssetAdapter, BindingSettings, Clock
+from vpp.ports import AdapterHealth, AdapterSink, AssetAdapter, BindingSettings, Clock, counts_of
 
 logger = logging.getLogger(__name__)
 
@@ -143,6 +143,9 @@ class ModbusAdapter(AssetAdapter):
         self._bindings[asset_id] = ModbusBindingSettings.model_validate(dict(settings))
         if self._started:
             self._start_poller(asset_id)
+
+    def event_counts(self) -> Mapping[str, int]:
+        return counts_of(self.counters)
 
     def health(self) -> AdapterHealth:
         connected = sum(1 for c in self._connections.values() if c.connected)

@@ -38,7 +38,7 @@ from adapters.ocpp.parse import (
     parse_status,
 )
 from vpp.domain.commands import DeliveryOutcome, DeliveryStatus, SetpointCommand, TelemetryPoint
-from vpp.ports import AdapterHealth, AdapterSink, AssetAdapter, BindingSettings, Clock
+from vpp.ports import AdapterHealth, AdapterSink, AssetAdapter, BindingSettings, Clock, counts_of
 
 logger = logging.getLogger(__name__)
 
@@ -299,6 +299,9 @@ class OcppAdapter(AssetAdapter):
             self._assets.pop((old.charge_point_id, old.connector_id), None)
         self._bindings[asset_id] = binding
         self._assets[(binding.charge_point_id, binding.connector_id)] = asset_id
+
+    def event_counts(self) -> Mapping[str, int]:
+        return counts_of(self.counters)
 
     def health(self) -> AdapterHealth:
         return AdapterHealth(

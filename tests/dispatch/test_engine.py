@@ -266,3 +266,16 @@ async def test_simulated_telemetry_flows_into_the_database(
     )
     assert len(stored) == 2
     assert all(r.soc == 0.5 for r in stored)
+
+
+async def test_adapter_event_counts_are_exported(
+    session_factory: sessionmaker[Session], clock: ManualClock
+) -> None:
+    class Noisy(ScriptedAdapter):
+        def event_counts(self) -> dict[str, int]:
+            return {"malformed_payloads": 3, "timeouts": 1}
+
+    engine = DeliveryEngine(session_factory, {"noisy": Noisy(clock, [])}, clock)
+    text = _metrics(engine)
+    assert 'vpp_adapter_events_total{adapter="noisy",event="malformed_payloads"} 3.0' in text
+    assert 'vpp_adapter_events_total{adapter="noisy",event="timeouts"} 1.0' in text

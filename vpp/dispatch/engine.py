@@ -98,6 +98,8 @@ class DeliveryEngine:
         self._db_lock = asyncio.Lock()
         self._first_sent: dict[uuid.UUID, tuple[str, float]] = {}
         self.sinks = {name: _EngineSink(self, name) for name in self.adapters}
+        for name, adapter in self.adapters.items():
+            self.metrics.adapter_events.sources[name] = adapter.event_counts
 
     async def _db(self, fn: Callable[[Session], T]) -> T:
         def run() -> T:

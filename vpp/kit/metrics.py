@@ -3,12 +3,32 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import CounterMetricFamily
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 LATENCY_BUCKETS_S = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0)
+
+
+class _EventSources:
+    """Exports each adapter's own event counts (``AssetAdapter.event_counts``) at scrape time."""
+
+    def __init__(self) -> None:
+        self.sources: dict[str, Callable[[], Mapping[str, int]]] = {}
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        family = CounterMetricFamily(
+            "vpp_adapter_events",
+            "Notable adapter events (malformed payloads, protocol errors, timeouts) by kind.",
+            labels=["adapter", "event"],
+        )
+        for adapter, source in sorted(self.sources.items()):
+            for event, count in sorted(source().items()):
+                family.add_metric([adapter, event], count)
+        yield family
 
 
 @dataclass
@@ -16,8 +36,10 @@ class Metrics:
     """One registry per app, so several apps (tests, replicas in one process) never clash."""
 
     registry: CollectorRegistry = field(default_factory=CollectorRegistry)
+    adapter_events: _EventSources = field(default_factory=_EventSources)
 
     def __post_init__(self) -> None:
+        self.registry.register(self.adapter_events)
         self.requests = Counter(
             "vpp_http_requests",
             "HTTP requests answered, by route template and status code.",
