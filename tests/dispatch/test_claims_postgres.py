@@ -40,8 +40,16 @@ def test_concurrent_claims_are_disjoint_and_cover_everything(pg_engine: Engine) 
         session.add(site)
         session.flush()
         asset = Asset(
-            account_id=account.id, site_id=site.id, name="b", kind="battery", params={},
-            adapter="simulated", adapter_settings={}, baseline_kw=0, up_kw=1, down_kw=1,
+            account_id=account.id,
+            site_id=site.id,
+            name="b",
+            kind="battery",
+            params={},
+            adapter="simulated",
+            adapter_settings={},
+            baseline_kw=0,
+            up_kw=1,
+            down_kw=1,
         )
         session.add(asset)
         session.flush()
@@ -66,6 +74,11 @@ def test_concurrent_claims_are_disjoint_and_cover_everything(pg_engine: Engine) 
         second.close()
     with factory() as session:
         # Both leases run until NOW + 30 s: nothing is due again before then.
-        assert repository.claim_due(session, NOW + timedelta(seconds=29), 100, ["simulated"], backoff) == []
-        again = repository.claim_due(session, NOW + timedelta(seconds=30), 100, ["simulated"], backoff)
+        assert (
+            repository.claim_due(session, NOW + timedelta(seconds=29), 100, ["simulated"], backoff)
+            == []
+        )
+        again = repository.claim_due(
+            session, NOW + timedelta(seconds=30), 100, ["simulated"], backoff
+        )
         assert len(again) == 100 and {c.command.attempt for c in again} == {2}

@@ -26,8 +26,16 @@ BAD_SETPOINTS = [
     ({"power_kw": 501.0}, "power_kw", "power_range"),  # charge limit is 500, discharge 400
     ({"power_kw": -401.0}, "power_kw", "power_range"),
     ({"power_kw": 1.0, "interval_start": "2020-01-01T00:00:00Z"}, "interval_start", "not_past"),
-    ({"power_kw": 1.0, "interval_start": "2099-01-01T00:07:00Z"}, "interval_start", "interval_boundary"),
-    ({"power_kw": 1.0, "interval_start": "2099-01-01T00:00:00"}, "interval_start", "timezone_aware"),
+    (
+        {"power_kw": 1.0, "interval_start": "2099-01-01T00:07:00Z"},
+        "interval_start",
+        "interval_boundary",
+    ),
+    (
+        {"power_kw": 1.0, "interval_start": "2099-01-01T00:00:00"},
+        "interval_start",
+        "timezone_aware",
+    ),
     ({"power_kw": 1.0, "expires_at": "2020-01-01T00:00:00Z"}, "expires_at", "future"),
     ({"power_kw": 1.0, "priority": "high"}, "priority", "extra_forbidden"),
     ({"power_kw": "full"}, "power_kw", "float_parsing"),
@@ -44,7 +52,9 @@ def test_bad_setpoints_are_refused(
     field: str,
     rule: str,
 ) -> None:
-    response = client.post(f"/v1/assets/{battery['id']}/setpoints", json=body, headers=operator.headers)
+    response = client.post(
+        f"/v1/assets/{battery['id']}/setpoints", json=body, headers=operator.headers
+    )
     assert response.status_code == 422, response.text
     error = response.json()["errors"][0]
     assert (error["field"], error["rule"]) == (field, rule)
@@ -59,8 +69,14 @@ def test_setpoint_within_range_is_queued_with_history(
     )
     assert created.status_code == 201
     command = created.json()
-    assert (command["state"], command["source"], command["adapter"]) == ("pending", "manual", "simulated")
-    own = client.get("/v1/commands", params={"asset": battery["id"]}, headers=enterprise.headers).json()
+    assert (command["state"], command["source"], command["adapter"]) == (
+        "pending",
+        "manual",
+        "simulated",
+    )
+    own = client.get(
+        "/v1/commands", params={"asset": battery["id"]}, headers=enterprise.headers
+    ).json()
     assert [c["id"] for c in own["items"]] == [command["id"]]
     pending = client.get("/v1/commands", params={"state": "acked"}, headers=operator.headers).json()
     assert pending["items"] == []
@@ -81,8 +97,16 @@ def test_retired_asset_takes_no_setpoint(
 BAD_BINDINGS = [
     ({"name": "carrier_pigeon"}, "adapter.name", "adapter_known"),
     ({"name": "simulated", "settings": {"seed": "many"}}, "adapter.settings.seed", "int_parsing"),
-    ({"name": "simulated", "settings": {"latitude": 120}}, "adapter.settings.latitude", "less_than_equal"),
-    ({"name": "simulated", "settings": {"colour": "red"}}, "adapter.settings.colour", "extra_forbidden"),
+    (
+        {"name": "simulated", "settings": {"latitude": 120}},
+        "adapter.settings.latitude",
+        "less_than_equal",
+    ),
+    (
+        {"name": "simulated", "settings": {"colour": "red"}},
+        "adapter.settings.colour",
+        "extra_forbidden",
+    ),
     ({"name": "Bad Name"}, "adapter.name", "string_pattern_mismatch"),
 ]
 

@@ -101,7 +101,8 @@ class DeliveryEngine:
         for name, adapter in self.adapters.items():
             self.metrics.adapter_events.sources[name] = adapter.event_counts
 
-    async def _db(self, fn: Callable[[Session], T]) -> T:
+    async def db(self, fn: Callable[[Session], T]) -> T:
+        """Run ``fn`` in a committed session, serialised with the engine's own database work."""
         def run() -> T:
             with self.session_factory() as session:
                 result = fn(session)
@@ -129,7 +130,7 @@ class DeliveryEngine:
                 for a in rows
             ]
 
-        for name, bound in await self._db(load):
+        for name, bound in await self.db(load):
             self.adapters[name].bind_asset(bound)
 
     async def stop(self) -> None:
@@ -140,7 +141,7 @@ class DeliveryEngine:
         """Claim due commands, deliver them, record outcomes, expire the overdue."""
         report = RoundReport()
         now = self.clock.now()
-        claimed = await self._db(lambda s: self._claim(s, now))
+        claimed = await self.db(lambda s: self._claim(s, now))
         report.claimed = len(claimed)
         by_adapter: dict[str, list[repository.Claimed]] = defaultdict(list)
         for item in claimed:
@@ -151,8 +152,8 @@ class DeliveryEngine:
         outcomes = [o for batch in results for o in batch]
         attempts = {c.command.id: c.command.attempt for c in claimed}
         adapters_of = {c.command.id: c.adapter for c in claimed}
-        await self._db(lambda s: self._record(s, outcomes, attempts, adapters_of, now, report))
-        report.expired = len(await self._db(lambda s: self._expire(s, self.clock.now())))
+        await self.db(lambda s: self._record(s, outcomes, attempts, adapters_of, now, report))
+        report.expired = len(await self.db(lambda s: self._expire(s, self.clock.now())))
         for name, adapter in self.adapters.items():
             self.metrics.adapter_devices.labels(name).set(adapter.health().connected_devices)
         return report
@@ -257,14 +258,14 @@ class DeliveryEngine:
                 if accepted:
                     self._observe_acks(changed)
 
-        await self._db(apply)
+        await self.db(apply)
 
     async def telemetry(self, adapter: str, readings: Sequence[TelemetryPoint]) -> None:
         rows = [
             (r.asset_id, r.ts, r.power_kw, r.soc, r.energy_kwh, r.status, r.quality)
             for r in readings
         ]
-        inserted = await self._db(lambda s: insert_readings(s, rows))
+        inserted = await self.db(lambda s: insert_readings(s, rows))
         self.metrics.adapter_readings.labels(adapter).inc(len(readings))
         self.metrics.readings_ingested.inc(inserted)
 
