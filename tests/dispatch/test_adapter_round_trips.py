@@ -20,8 +20,9 @@ from websockets.typing import Subprotocol
 
 from adapters.modbus import ModbusAdapter
 from adapters.ocpp import OcppAdapter
+from adapters.ocpp.lib import SUBPROTOCOL_16
 from tests.adapters.test_modbus_adapter import SimulatedInverter, binding, free_port
-from tests.adapters.test_ocpp_adapter import SUBPROTOCOL_16, SimulatedCharger, watts
+from tests.adapters.test_ocpp_adapter import SimulatedCharger, watts
 from tests.conftest import Caller, create_site
 from vpp.dispatch.engine import DeliveryEngine
 from vpp.models import SetpointCommandRow, TelemetryReading
