@@ -1,3 +1,6 @@
+# The MQTT fixtures are imported from conftest_mqtt, so test arguments "redefine" them.
+# ruff: noqa: F811
+
 """Full round trips through the engine and real protocol peers, ending in the database:
 telemetry in, setpoint out, acknowledgement back, state ``acked`` stored."""
 
@@ -7,6 +10,7 @@ import asyncio
 import contextlib
 import uuid
 from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import anyio
@@ -19,8 +23,17 @@ from websockets.exceptions import ConnectionClosed
 from websockets.typing import Subprotocol
 
 from adapters.modbus import ModbusAdapter
+from adapters.mqtt import MqttAdapter, MqttDevice
+from adapters.mqtt import TelemetryReading as MqttReading
 from adapters.ocpp import OcppAdapter
 from adapters.ocpp.lib import SUBPROTOCOL_16
+from tests.adapters.conftest_mqtt import (  # noqa: F401  (fixtures)
+    SITE_A,
+    BrokerEnv,
+    RecordingHandler,
+    mosquitto_binary,
+    mqtt_broker,
+)
 from tests.adapters.test_modbus_adapter import SimulatedInverter, binding, free_port
 from tests.adapters.test_ocpp_adapter import SimulatedCharger, watts
 from tests.conftest import Caller, create_site
@@ -160,3 +173,42 @@ async def test_ocpp_charge_point_round_trip(
         finally:
             await websocket.close()
             await task
+
+
+async def test_mqtt_gateway_round_trip(
+    client: TestClient,
+    enterprise: Caller,
+    operator: Caller,
+    session_factory: sessionmaker[Session],
+    mqtt_broker: BrokerEnv,
+) -> None:
+    asset_id = enroll(
+        client,
+        enterprise,
+        {
+            "name": "Site battery",
+            "kind": "battery",
+            "params": {"capacity_kwh": 500, "charge_power_kw": 250, "discharge_power_kw": 250},
+            "adapter": {"name": "mqtt", "settings": {"site": SITE_A, "device": "bess-1"}},
+        },
+    )
+    command_id = setpoint(client, operator, asset_id, -120.0)
+    handler = RecordingHandler()
+    gateway = MqttDevice(mqtt_broker.options("ent-a"), SITE_A, handler=handler)
+    adapter = MqttAdapter(SystemClock(), mqtt_broker.adapter_config())
+    async with running(session_factory, "mqtt", adapter) as engine:
+        await adapter.wait_connected(5)
+        await gateway.start()
+        await gateway.wait_connected(5)
+        try:
+            now = datetime.now(UTC)
+            await gateway.publish_telemetry("bess-1", [MqttReading(now, -80.0, soc=0.55)])
+            await eventually(engine, readings_of(asset_id))
+            report = await engine.run_once()
+            assert report.outcomes["sent"] == 1
+            await eventually(engine, lambda s: state_of(command_id)(s) == "acked")
+            assert [(device, c.id, c.power_kw) for device, c in handler.applied] == [
+                ("bess-1", command_id, -120.0)
+            ]
+        finally:
+            await gateway.stop()
