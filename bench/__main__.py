@@ -24,8 +24,10 @@ from bench.core import (
     PG_ENV,
     RESULTS_PATH,
     Benchmark,
+    BenchmarkError,
     Context,
     Result,
+    busy_warning,
     machine_description,
     merge_results,
     render_table,
@@ -33,19 +35,25 @@ from bench.core import (
 )
 
 
-def discover() -> list[Benchmark]:
-    """Every ``BENCHMARKS`` list of the package's modules, in module-name order."""
+def discover() -> tuple[list[Benchmark], dict[str, str]]:
+    """Every ``BENCHMARKS`` list of the package's modules, in module-name order, and the
+    modules that could not be imported (name -> error), which must not stop the others."""
     found: list[Benchmark] = []
+    broken: dict[str, str] = {}
     for module_info in sorted(pkgutil.iter_modules(bench.__path__), key=lambda m: m.name):
         if module_info.name.startswith("_"):
             continue
-        module = importlib.import_module(f"bench.{module_info.name}")
+        try:
+            module = importlib.import_module(f"bench.{module_info.name}")
+        except Exception as exc:
+            broken[module_info.name] = f"{type(exc).__name__}: {exc}"
+            continue
         found.extend(getattr(module, "BENCHMARKS", []))
     keys = [b.key for b in found]
     duplicates = {k for k in keys if keys.count(k) > 1}
     if duplicates:
         raise SystemExit(f"duplicate benchmark keys: {sorted(duplicates)}")
-    return found
+    return found, broken
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -80,7 +88,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    benchmarks = discover()
+    benchmarks, broken = discover()
+    for name, error in broken.items():
+        print(f"-- bench.{name}: cannot be imported, its benchmarks are not run ({error})")
     if args.list:
         for b in benchmarks:
             pg = " (PostgreSQL)" if b.needs_postgres else ""
@@ -93,9 +103,13 @@ def main(argv: list[str] | None = None) -> int:
             return 2
 
     pg_admin_url = os.environ.get(PG_ENV) or None
+    machine = machine_description()
+    print(f"machine: {machine}")
     results: list[Result] = []
-    failed: list[str] = []
+    # A module that cannot be imported fails a full run; with --only it is only reported.
+    failed: list[str] = [] if args.only else [f"bench.{name} (import)" for name in broken]
     skipped: list[str] = []
+    busy: list[str] = []
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="vpp-bench-") as workdir:
         ctx = Context(
@@ -110,9 +124,18 @@ def main(argv: list[str] | None = None) -> int:
                 skipped.append(b.key)
                 continue
             print(f"-- {b.key}: {b.description}", flush=True)
+            warning = busy_warning()
+            if warning:
+                print(f"   {warning}", flush=True)
+                busy.append(b.key)
             t0 = time.perf_counter()
             try:
                 produced = b.run(ctx)
+            except BenchmarkError as exc:
+                print(f"   check failed: {exc}", flush=True)
+                print(f"-- {b.key}: FAILED, its metrics are not reported", flush=True)
+                failed.append(b.key)
+                continue
             except Exception:
                 traceback.print_exc()
                 print(f"-- {b.key}: FAILED, its metrics are not reported", flush=True)
@@ -139,10 +162,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"skipped: {', '.join(skipped)}")
     if failed:
         print(f"FAILED: {', '.join(failed)}")
+    if busy:
+        print(f"measured on a busy machine (see the warnings): {', '.join(busy)}")
     if results and args.quick and not args.write:
         print(f"--quick: {args.results} left as it was (pass --write to record quick numbers)")
     elif results and not args.no_write:
-        merge_results(args.results, results, utc_now_iso(), machine_description())
+        merge_results(args.results, results, utc_now_iso(), machine)
         print(f"wrote {args.results}")
     return 1 if failed else 0
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import platform
 import statistics
@@ -54,7 +55,7 @@ class Result:
     def record(self, measured_at: str, machine: str) -> dict[str, Any]:
         return {
             "name": self.name,
-            "value": self.value,
+            "value": round(self.value, 3),
             "unit": self.unit,
             "target": self.target,
             "ok": self.ok,
@@ -100,7 +101,7 @@ def median(values: Sequence[float]) -> float:
 def percentile(sorted_values: Sequence[float], pct: float) -> float:
     """Nearest-rank percentile of already sorted values."""
     check(len(sorted_values) > 0, "no samples for a percentile")
-    rank = max(1, min(len(sorted_values), round(pct / 100 * len(sorted_values) + 0.5)))
+    rank = max(1, min(len(sorted_values), math.ceil(pct / 100 * len(sorted_values))))
     return float(sorted_values[rank - 1])
 
 
@@ -116,6 +117,26 @@ def format_number(value: float) -> str:
     return f"{value:.4g}"
 
 
+def load_average() -> float:
+    """The 1-minute load average (0.0 where the platform has none)."""
+    try:
+        return os.getloadavg()[0]
+    except OSError:
+        return 0.0
+
+
+def busy_warning() -> str | None:
+    """A warning when other processes already use much of the machine's CPUs."""
+    cpus = os.cpu_count() or 1
+    load = load_average()
+    if load > 0.5 * cpus:
+        return (
+            f"WARNING: load average {load:.1f} on {cpus} cpus before this benchmark: "
+            "other processes compete for the CPUs, the numbers are lower than the machine's"
+        )
+    return None
+
+
 def machine_description() -> str:
     cpu = platform.processor() or platform.machine()
     try:
@@ -127,7 +148,8 @@ def machine_description() -> str:
         pass
     return (
         f"{platform.system()} {platform.release()} {platform.machine()}, {cpu}, "
-        f"{os.cpu_count()} cpus, Python {platform.python_version()}"
+        f"{os.cpu_count()} cpus, Python {platform.python_version()}, "
+        f"load average {load_average():.1f} at start"
     )
 
 

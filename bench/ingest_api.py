@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 
-from bench.core import MIN_REPEATS, Benchmark, Context, Result, check, median
+from bench.core import MIN_REPEATS, Benchmark, BenchmarkError, Context, Result, check, median
 from bench.databases import Backend, count_readings, fresh_database, seed_tenant
 from bench.server import running_server
 from vpp.kit.db import create_db_engine
@@ -61,20 +61,22 @@ def post_all(base_url: str, token: str, bodies: list[bytes], clients: int) -> tu
     headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
     totals = _Totals()
     lock = threading.Lock()
+    failed = threading.Event()
     queue = list(reversed(bodies))
 
     def worker() -> None:
         with httpx.Client(base_url=base_url, headers=headers, timeout=120.0) as client:
-            while True:
+            while not failed.is_set():
                 with lock:
                     if not queue:
                         return
                     body = queue.pop()
                 response = client.post("/v1/telemetry", content=body)
-                check(
-                    response.status_code == 200,
-                    f"POST /v1/telemetry answered {response.status_code}: {response.text[:500]}",
-                )
+                if response.status_code != 200:
+                    failed.set()
+                    raise BenchmarkError(
+                        f"POST /v1/telemetry answered {response.status_code}: {response.text[:500]}"
+                    )
                 answer = response.json()
                 with lock:
                     totals.accepted += int(answer["accepted"])
@@ -90,7 +92,7 @@ def post_all(base_url: str, token: str, bodies: list[bytes], clients: int) -> tu
 
 
 def _measure(ctx: Context, backend: Backend, name: str) -> tuple[float, int, int]:
-    n_batches = ctx.size(30, 8)
+    n_batches = ctx.size(30, 4)
     repeats = MIN_REPEATS
     with fresh_database(ctx, name, backend) as url:
         engine = create_db_engine(url)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+import math
 import os
 import re
 import shutil
@@ -55,6 +56,9 @@ function done(summary, latency, requests)
     e.connect, e.read, e.write, e.timeout, e.status))
 end
 """
+
+
+REQUEST_TIMEOUT_S = 10.0  # like wrk --timeout: a slower answer counts as an error
 
 
 @dataclass(frozen=True)
@@ -151,7 +155,7 @@ def wrk_load(
         f"-c{connections}",
         f"-d{max(1, round(seconds))}s",
         "--timeout",
-        "10s",
+        f"{REQUEST_TIMEOUT_S:.0f}s",
         "--latency",
         "-s",
         str(script),
@@ -197,6 +201,24 @@ def python_load(
         )
 
 
+async def _read_response(reader: asyncio.StreamReader) -> tuple[int, bool]:
+    """Read one response; (status, whether the server closes the connection)."""
+    head = await reader.readuntil(b"\r\n\r\n")
+    status = int(head[9:12])
+    length = 0
+    close = False
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        lowered = name.strip().lower()
+        if lowered == b"content-length":
+            length = int(value)
+        elif lowered == b"connection" and value.strip().lower() == b"close":
+            close = True
+    if length:
+        await reader.readexactly(length)
+    return status, close
+
+
 async def _python_load(
     host: str, port: int, paths: Sequence[str], token: str, *, connections: int, seconds: float
 ) -> LoadResult:
@@ -221,26 +243,15 @@ async def _python_load(
                 index += 1
                 t0 = time.perf_counter()
                 writer.write(request)
-                head = await reader.readuntil(b"\r\n\r\n")
-                status = int(head[9:12])
-                length = 0
-                close = False
-                for line in head.split(b"\r\n")[1:]:
-                    name, _, value = line.partition(b":")
-                    lowered = name.strip().lower()
-                    if lowered == b"content-length":
-                        length = int(value)
-                    elif lowered == b"connection" and value.strip().lower() == b"close":
-                        close = True
-                if length:
-                    await reader.readexactly(length)
+                async with asyncio.timeout(REQUEST_TIMEOUT_S):
+                    status, close = await _read_response(reader)
                 latencies.append(time.perf_counter() - t0)
                 if status != 200:
                     counts["non_200"] += 1
                 if close:
                     writer.close()
                     reader, writer = await asyncio.open_connection(host, port)
-        except (OSError, asyncio.IncompleteReadError, ValueError):
+        except (OSError, asyncio.IncompleteReadError, ValueError, TimeoutError):
             counts["errors"] += 1
         finally:
             writer.close()
@@ -254,6 +265,6 @@ async def _python_load(
         seconds=elapsed,
         non_200=counts["non_200"],
         errors=counts["errors"],
-        p50_ms=percentile(latencies, 50) * 1000,
-        p99_ms=percentile(latencies, 99) * 1000,
+        p50_ms=percentile(latencies, 50) * 1000 if latencies else math.nan,
+        p99_ms=percentile(latencies, 99) * 1000 if latencies else math.nan,
     )

@@ -98,6 +98,24 @@ def running_server(ctx: Context, database_url: str, name: str) -> Iterator[Serve
                 process.wait(timeout=15)
 
 
+def log_tail_after(server: Server, wait_s: float, lines: int = 30) -> str:
+    """The end of the server's log once it has logged something (or after ``wait_s``).
+
+    A stalled server (e.g. a connection-pool deadlock) often says why only when its
+    pool timeout expires, so a failing benchmark waits a little for the evidence.
+    """
+    deadline = time.monotonic() + wait_s
+    while time.monotonic() < deadline:
+        try:
+            if server.log_path.stat().st_size > 0:
+                time.sleep(0.5)
+                break
+        except OSError:
+            pass
+        time.sleep(0.5)
+    return _tail(server.log_path, lines)
+
+
 def _wait_ready(process: subprocess.Popen[bytes], server: Server, timeout_s: float = 60) -> None:
     deadline = time.monotonic() + timeout_s
     last_error = "no answer"

@@ -57,14 +57,12 @@ def test_concurrent_claims_are_disjoint_and_cover_everything(pg_engine: Engine) 
             service.enqueue(session, asset, NOW, float(i), NOW + timedelta(minutes=15), NOW, "test")
         session.commit()
 
-    def backoff(_attempt: int) -> timedelta:
-        return timedelta(seconds=30)
-
+    lease = timedelta(seconds=30)
     first, second = factory(), factory()
     try:
-        mine = repository.claim_due(first, NOW, 60, ["simulated"], backoff)
+        mine = repository.claim_due(first, NOW, 60, ["simulated"], lease)
         # The first sender has not committed: its rows stay locked and are skipped.
-        theirs = repository.claim_due(second, NOW, 100, ["simulated"], backoff)
+        theirs = repository.claim_due(second, NOW, 100, ["simulated"], lease)
         assert len(mine) == 60 and len(theirs) == 40
         assert not {c.command.id for c in mine} & {c.command.id for c in theirs}
         first.commit()
@@ -75,10 +73,10 @@ def test_concurrent_claims_are_disjoint_and_cover_everything(pg_engine: Engine) 
     with factory() as session:
         # Both leases run until NOW + 30 s: nothing is due again before then.
         assert (
-            repository.claim_due(session, NOW + timedelta(seconds=29), 100, ["simulated"], backoff)
+            repository.claim_due(session, NOW + timedelta(seconds=29), 100, ["simulated"], lease)
             == []
         )
         again = repository.claim_due(
-            session, NOW + timedelta(seconds=30), 100, ["simulated"], backoff
+            session, NOW + timedelta(seconds=30), 100, ["simulated"], lease
         )
         assert len(again) == 100 and {c.command.attempt for c in again} == {2}

@@ -86,6 +86,7 @@ class DeliveryEngine:
         *,
         batch_size: int = 10_000,
         backoff: Backoff | None = None,
+        lease_s: float = 30.0,
         seed: int | None = None,
     ) -> None:
         self.session_factory = session_factory
@@ -93,6 +94,9 @@ class DeliveryEngine:
         self.clock = clock
         self.metrics = metrics or Metrics()
         self.batch_size = batch_size
+        # How long a claimed command is left alone while its adapter delivers it: if
+        # this process dies mid-delivery, another sender retries after the lease.
+        self.lease_s = lease_s
         self.backoff = backoff or Backoff()
         self._rng = random.Random(seed)
         self._db_lock = asyncio.Lock()
@@ -103,6 +107,7 @@ class DeliveryEngine:
 
     async def db(self, fn: Callable[[Session], T]) -> T:
         """Run ``fn`` in a committed session, serialised with the engine's own database work."""
+
         def run() -> T:
             with self.session_factory() as session:
                 result = fn(session)
@@ -171,11 +176,7 @@ class DeliveryEngine:
 
     def _claim(self, session: Session, now: datetime) -> list[repository.Claimed]:
         return repository.claim_due(
-            session,
-            now,
-            self.batch_size,
-            adapters=list(self.adapters),
-            backoff=lambda attempt: timedelta(seconds=self.backoff.delay(attempt, self._rng)),
+            session, now, self.batch_size, list(self.adapters), timedelta(seconds=self.lease_s)
         )
 
     async def _deliver(
@@ -215,8 +216,17 @@ class DeliveryEngine:
             report.outcomes[status.value] += len(ids)
             for command_id in ids:
                 self.metrics.commands.labels(adapters_of[command_id], status.value).inc()
+            if status in (DeliveryStatus.RETRY, DeliveryStatus.SENT):
+                # Not final: the next attempt follows the backoff unless an ack comes first.
+                next_attempt = {
+                    command_id: now
+                    + timedelta(seconds=self.backoff.delay(attempts[command_id], self._rng))
+                    for command_id in ids
+                }
+                retry_detail = detail if status is DeliveryStatus.RETRY else None
+                repository.schedule_retry(session, next_attempt, retry_detail)
             if status is DeliveryStatus.RETRY:
-                repository.note_retry(session, ids, now, detail, attempts)
+                repository.log_events(session, ids, None, now, detail, attempts)
                 continue
             changed = repository.transition(
                 session, ids, _FINAL[status], now, detail, attempts=attempts

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import ColumnElement, Table, Uuid, any_, bindparam, select, update
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
 from vpp.domain.commands import CommandState, SetpointCommand
+from vpp.kit.bulk import bulk_insert
 from vpp.models import Asset, CommandEvent, SetpointCommandRow
 
 OPEN = (CommandState.PENDING.value, CommandState.SENT.value)
@@ -26,74 +28,98 @@ def _chunks(ids: Sequence[uuid.UUID]) -> Iterable[Sequence[uuid.UUID]]:
 
 @dataclass(frozen=True, slots=True)
 class Claimed:
-    """A claimed command with what its adapter needs to deliver it."""
+    """A claimed command and the adapter that is to deliver it."""
 
     command: SetpointCommand
     adapter: str
-    kind: str
-    params: dict[str, Any]
+
+
+_COMMANDS: Table = SetpointCommandRow.__table__  # type: ignore[assignment]
+_EVENTS: Table = CommandEvent.__table__  # type: ignore[assignment]
+
+
+def _id_in(session: Session, column: Any, ids: Sequence[uuid.UUID]) -> ColumnElement[bool]:
+    """``column IN ids``; on PostgreSQL one array parameter (``= ANY(:ids)``) instead of
+    thousands of placeholders, which the driver would otherwise parse per statement."""
+    if session.get_bind().dialect.name == "postgresql":
+        condition: ColumnElement[bool] = column == any_(
+            bindparam("ids", list(ids), type_=ARRAY(Uuid()))
+        )
+        return condition
+    expanded: ColumnElement[bool] = column.in_(ids)
+    return expanded
 
 
 def claim_due(
-    session: Session,
-    now: datetime,
-    limit: int,
-    adapters: Sequence[str],
-    backoff: Callable[[int], timedelta],
+    session: Session, now: datetime, limit: int, adapters: Sequence[str], lease: timedelta
 ) -> list[Claimed]:
     """Take up to ``limit`` open, unexpired commands of ``adapters`` whose attempt is due.
 
-    Rows are locked ``FOR UPDATE SKIP LOCKED`` (PostgreSQL; SQLite serialises writers
-    anyway) and their ``next_attempt_at`` moved to ``now + backoff(attempt)``: once the
-    caller commits, no other sender picks them up before this attempt has had its chance
-    to be acknowledged.
+    One statement, the queue pattern: ``UPDATE ... WHERE id IN (SELECT ... FOR UPDATE
+    SKIP LOCKED) RETURNING ...`` counts the attempt and moves ``next_attempt_at`` to
+    ``now + lease``, so no other sender takes the commands while this one delivers them
+    (on SQLite, whose writers are serialised anyway, without the locking clause). The
+    caller records each outcome, which sets the real next attempt (``schedule_retry``).
     """
-    stmt = (
-        select(SetpointCommandRow)
+    c = _COMMANDS.c
+    due = (
+        select(c.id)
         .where(
-            SetpointCommandRow.state.in_(OPEN),
-            SetpointCommandRow.next_attempt_at <= now,
-            SetpointCommandRow.expires_at > now,
-            SetpointCommandRow.adapter.in_(adapters),
+            c.state.in_(OPEN),
+            c.next_attempt_at <= now,
+            c.expires_at > now,
+            c.adapter.in_(adapters),
         )
-        .order_by(SetpointCommandRow.next_attempt_at)
+        .order_by(c.next_attempt_at)
         .limit(limit)
         .with_for_update(skip_locked=True)
+        .scalar_subquery()
     )
-    rows = list(session.execute(stmt).scalars())
-    if not rows:
-        return []
-    by_attempt: dict[int, list[uuid.UUID]] = defaultdict(list)
-    for row in rows:
-        by_attempt[row.attempts + 1].append(row.id)
-    for attempt, ids in by_attempt.items():
+    rows = session.execute(
+        update(_COMMANDS)
+        .where(c.id.in_(due))
+        .values(attempts=c.attempts + 1, next_attempt_at=now + lease)
+        .returning(
+            c.id, c.asset_id, c.interval_start, c.power_kw, c.expires_at, c.attempts, c.adapter
+        )
+    ).all()
+    settings: dict[uuid.UUID, dict[str, Any]] = {}
+    asset_ids = list({row.asset_id for row in rows})
+    for chunk in _chunks(asset_ids):
+        stmt = select(Asset.id, Asset.adapter_settings).where(_id_in(session, Asset.id, chunk))
+        settings.update((row.id, row.adapter_settings) for row in session.execute(stmt))
+    return [
+        Claimed(
+            SetpointCommand(
+                row.id,
+                row.asset_id,
+                row.interval_start,
+                row.power_kw,
+                row.expires_at,
+                row.attempts,
+                settings[row.asset_id],
+            ),
+            row.adapter,
+        )
+        for row in rows
+    ]
+
+
+def schedule_retry(
+    session: Session, next_attempt: dict[uuid.UUID, datetime], detail: str | None = None
+) -> None:
+    """Set when open commands are next tried (after a sent or failed attempt)."""
+    by_time: dict[datetime, list[uuid.UUID]] = defaultdict(list)
+    for command_id, when in next_attempt.items():
+        by_time[when].append(command_id)
+    values: dict[str, object] = {} if detail is None else {"detail": detail[:500]}
+    for when, ids in by_time.items():
         for chunk in _chunks(ids):
             session.execute(
-                update(SetpointCommandRow)
-                .where(SetpointCommandRow.id.in_(chunk))
-                .values(next_attempt_at=now + backoff(attempt), attempts=attempt)
-                .execution_options(synchronize_session=False)
+                update(_COMMANDS)
+                .where(_id_in(session, _COMMANDS.c.id, chunk), _COMMANDS.c.state.in_(OPEN))
+                .values(next_attempt_at=when, **values)
             )
-    assets = {
-        a.id: a
-        for chunk in _chunks(list({row.asset_id for row in rows}))
-        for a in session.execute(select(Asset).where(Asset.id.in_(chunk))).scalars()
-    }
-    claimed = []
-    for row in rows:
-        asset = assets[row.asset_id]
-        command = SetpointCommand(
-            id=row.id,
-            asset_id=row.asset_id,
-            interval_start=row.interval_start,
-            power_kw=row.power_kw,
-            expires_at=row.expires_at,
-            attempt=row.attempts + 1,
-            settings=dict(asset.adapter_settings),
-        )
-        claimed.append(Claimed(command, row.adapter, asset.kind, dict(asset.params)))
-    session.expunge_all()
-    return claimed
 
 
 def transition(
@@ -118,40 +144,15 @@ def transition(
         values["finished_at"] = now
     changed: list[uuid.UUID] = []
     for chunk in _chunks(ids):
-        still_open = list(
-            session.execute(
-                select(SetpointCommandRow.id).where(
-                    SetpointCommandRow.id.in_(chunk), SetpointCommandRow.state.in_(OPEN)
-                )
-            ).scalars()
-        )
-        if not still_open:
-            continue
-        session.execute(
-            update(SetpointCommandRow)
-            .where(SetpointCommandRow.id.in_(still_open), SetpointCommandRow.state.in_(OPEN))
+        result = session.execute(
+            update(_COMMANDS)
+            .where(_id_in(session, _COMMANDS.c.id, chunk), _COMMANDS.c.state.in_(OPEN))
             .values(**values)
+            .returning(_COMMANDS.c.id)
         )
-        changed += still_open
+        changed += result.scalars()
     log_events(session, changed, state, now, detail, attempts)
     return changed
-
-
-def note_retry(
-    session: Session,
-    ids: Sequence[uuid.UUID],
-    now: datetime,
-    detail: str,
-    attempts: dict[uuid.UUID, int],
-) -> None:
-    """Record a failed attempt that will be retried (the state does not change)."""
-    for chunk in _chunks(list(ids)):
-        session.execute(
-            update(SetpointCommandRow)
-            .where(SetpointCommandRow.id.in_(chunk), SetpointCommandRow.state.in_(OPEN))
-            .values(detail=detail[:500])
-        )
-    log_events(session, ids, None, now, detail, attempts)
 
 
 def log_events(
@@ -164,18 +165,14 @@ def log_events(
 ) -> None:
     if not ids:
         return
-    session.execute(
-        insert(CommandEvent),
-        [
-            {
-                "command_id": command_id,
-                "at": now,
-                "state": state.value if state else "retry",
-                "attempt": (attempts or {}).get(command_id, 0),
-                "detail": detail[:500],
-            }
-            for command_id in ids
-        ],
+    label = state.value if state else "retry"
+    clipped = detail[:500]
+    counts = attempts or {}
+    bulk_insert(
+        session,
+        _EVENTS,
+        ("command_id", "at", "state", "attempt", "detail"),
+        [(command_id, now, label, counts.get(command_id, 0), clipped) for command_id in ids],
     )
 
 

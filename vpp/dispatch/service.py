@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from sqlalchemy import Table
 from sqlalchemy.orm import Session
 
 from vpp.assets.service import get_asset, tenant_scope
@@ -14,9 +17,27 @@ from vpp.domain.commands import CommandState
 from vpp.domain.time import INTERVAL, floor_to_interval
 from vpp.kit.audit import audit
 from vpp.kit.auth import Principal
+from vpp.kit.bulk import bulk_insert
 from vpp.kit.errors import Problem, field_error, not_found
 from vpp.models import Asset, SetpointCommandRow
+from vpp.models.base import new_id
 
+COMMAND_COLUMNS = (
+    "id",
+    "asset_id",
+    "account_id",
+    "adapter",
+    "interval_start",
+    "power_kw",
+    "state",
+    "attempts",
+    "source",
+    "detail",
+    "created_at",
+    "expires_at",
+    "next_attempt_at",
+)
+_COMMANDS: Table = SetpointCommandRow.__table__  # type: ignore[assignment]
 # A setpoint may be issued for the interval under way, not for one already over.
 LATEST_PAST_START = INTERVAL
 
@@ -50,6 +71,47 @@ def enqueue(
     session.flush()
     repository.log_events(session, [row.id], CommandState.PENDING, now, f"created ({source})")
     return row
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedSetpoint:
+    """One asset's setpoint as a plan decides it (kW, net-load sign)."""
+
+    asset_id: uuid.UUID
+    account_id: uuid.UUID
+    adapter: str
+    interval_start: datetime
+    power_kw: float
+    expires_at: datetime
+
+
+def enqueue_many(
+    session: Session, planned: Sequence[PlannedSetpoint], now: datetime, source: str
+) -> list[uuid.UUID]:
+    """Write many commands in the caller's transaction with bulk inserts (a plan's
+    outbox write: thousands of setpoints in one round trip per chunk)."""
+    ids = [new_id() for _ in planned]
+    rows = [
+        (
+            command_id,
+            p.asset_id,
+            p.account_id,
+            p.adapter,
+            p.interval_start,
+            p.power_kw,
+            CommandState.PENDING.value,
+            0,
+            source,
+            "",
+            now,
+            p.expires_at,
+            now,
+        )
+        for command_id, p in zip(ids, planned, strict=True)
+    ]
+    bulk_insert(session, _COMMANDS, COMMAND_COLUMNS, rows)
+    repository.log_events(session, ids, CommandState.PENDING, now, f"created ({source})")
+    return ids
 
 
 def create_manual_setpoint(

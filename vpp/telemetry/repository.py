@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from vpp.kit.bulk import sqlite_timestamp
 from vpp.models import TelemetryReading
 
 COLUMNS = ("asset_id", "ts", "power_kw", "soc", "energy_kwh", "status", "quality")
@@ -53,14 +54,12 @@ def _insert_sqlite(dbapi: Any, rows: Sequence[Row]) -> int:
     # naive UTC with microseconds), so rows written here read back through the ORM.
     cursor = dbapi.cursor()
     try:
-        cursor.executemany(_SQLITE_INSERT, ((r[0].hex, _sqlite_ts(r[1]), *r[2:]) for r in rows))
+        cursor.executemany(
+            _SQLITE_INSERT, ((r[0].hex, sqlite_timestamp(r[1]), *r[2:]) for r in rows)
+        )
         return int(cursor.rowcount)
     finally:
         cursor.close()
-
-
-def _sqlite_ts(ts: datetime) -> str:
-    return ts.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
 
 
 def _copy(cursor: Any, table: str, rows: Sequence[Row]) -> None:

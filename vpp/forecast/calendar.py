@@ -1,0 +1,145 @@
+"""Market-day matrices and day classes: the calendar every forecast and baseline shares."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from datetime import date, timedelta
+from enum import IntEnum
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from vpp.domain import INTERVALS_PER_DAY, MARKET_TZ, NaiveDatetimeError, interval_starts_utc
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+
+_MARKET_OFFSET = pd.Timedelta(hours=8)  # Asia/Shanghai: UTC+8, no DST since 1991
+_INTERVAL = pd.Timedelta(minutes=15)
+
+
+class DayClass(IntEnum):
+    """Broad day class: what a commercial or industrial load mostly depends on."""
+
+    WORKDAY = 0
+    SATURDAY = 1
+    REST = 2
+    """Sunday or holiday."""
+
+
+def is_rest_day(
+    day: date,
+    holidays: Collection[date] = (),
+    extra_workdays: Collection[date] = (),
+) -> bool:
+    """True for Saturdays, Sundays and `holidays`, except `extra_workdays`.
+
+    `extra_workdays` are weekend dates declared working days (China's 调休 make-up days).
+    """
+    if day in extra_workdays:
+        return False
+    return day.weekday() >= 5 or day in holidays
+
+
+def day_types(
+    days: Sequence[date],
+    holidays: Collection[date] = (),
+    extra_workdays: Collection[date] = (),
+) -> IntArray:
+    """Weekday type per day (0 = Monday .. 6 = Sunday) with calendar exceptions.
+
+    A holiday counts as a Sunday; an extra working day (调休) counts as a Wednesday, a
+    mid-week day, since which weekday it replaces is not known in general.
+    """
+    out = np.empty(len(days), dtype=np.int64)
+    for i, day in enumerate(days):
+        if day in extra_workdays:
+            out[i] = 2
+        elif day in holidays:
+            out[i] = 6
+        else:
+            out[i] = day.weekday()
+    return out
+
+
+def day_classes(types: IntArray) -> IntArray:
+    """`DayClass` per day from `day_types` output: Mon-Fri workday, Saturday, Sunday/holiday."""
+    return np.where(
+        types < 5, DayClass.WORKDAY, np.where(types == 5, DayClass.SATURDAY, DayClass.REST)
+    ).astype(np.int64)
+
+
+def market_days(first: date, last: date) -> list[date]:
+    """Consecutive market days from `first` to `last`, both included."""
+    return [first + timedelta(days=i) for i in range((last - first).days + 1)]
+
+
+def _utc_index(series: pd.Series) -> pd.DatetimeIndex:
+    index = series.index
+    if not isinstance(index, pd.DatetimeIndex):
+        raise TypeError("history must be indexed by timestamps (a pandas DatetimeIndex)")
+    if index.tz is None:
+        raise NaiveDatetimeError("history.index")
+    return index.tz_convert("UTC")
+
+
+def to_day_matrix(
+    series: pd.Series,
+    first: date | None = None,
+    last: date | None = None,
+) -> tuple[list[date], FloatArray]:
+    """Arrange a 15-min power series (kW, UTC-aware index) as market days x 96 intervals.
+
+    Returns the consecutive market days (Asia/Shanghai) from `first` to `last` (default: the
+    days the series touches) and a float array (days, 96) with NaN where no value exists.
+    A timestamp is placed in the interval that contains it; duplicates keep the last value
+    (clean the series with `vpp.forecast.quality.clean_series` first to be told about them).
+    """
+    index = _utc_index(series)
+    values = np.asarray(series.to_numpy(dtype=np.float64, na_value=np.nan), dtype=np.float64)
+    local = index + _MARKET_OFFSET
+    if first is None or last is None:
+        if len(index) == 0:
+            raise ValueError("an empty series needs explicit first and last days")
+        first = first or local.min().date()
+        last = last or local.max().date()
+    days = market_days(first, last)
+    matrix = np.full((len(days), INTERVALS_PER_DAY), np.nan)
+    if len(index):
+        origin = pd.Timestamp(first)
+        slot = np.asarray((local.tz_localize(None) - origin) // _INTERVAL, dtype=np.int64)
+        ok = (slot >= 0) & (slot < matrix.size)
+        matrix.reshape(-1)[slot[ok]] = values[ok]
+    return days, matrix
+
+
+def from_day_matrix(days: Sequence[date], matrix: FloatArray) -> pd.Series:
+    """Inverse of `to_day_matrix`: a UTC-indexed 15-min series (kW) of the matrix's values."""
+    if not days:
+        return pd.Series([], index=pd.DatetimeIndex([], tz="UTC"), dtype=np.float64)
+    start = interval_starts_utc(days[0])[0]
+    index = pd.date_range(start=start, periods=len(days) * INTERVALS_PER_DAY, freq="15min")
+    return pd.Series(np.asarray(matrix, dtype=np.float64).reshape(-1), index=index)
+
+
+def day_series(day: date, values: FloatArray, name: str | None = None) -> pd.Series:
+    """The 96 values (kW) of market day `day` as a series on its UTC interval starts."""
+    return pd.Series(
+        np.asarray(values, dtype=np.float64), index=interval_starts_utc(day), name=name
+    )
+
+
+__all__ = [
+    "MARKET_TZ",
+    "DayClass",
+    "FloatArray",
+    "IntArray",
+    "day_classes",
+    "day_series",
+    "day_types",
+    "from_day_matrix",
+    "is_rest_day",
+    "market_days",
+    "to_day_matrix",
+]
