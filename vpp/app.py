@@ -22,7 +22,7 @@ from vpp.dispatch.api import router as dispatch_router
 from vpp.dispatch.engine import DeliveryEngine
 from vpp.dispatch.registry import adapter_class
 from vpp.kit.auth import KeyCache, RateLimiter
-from vpp.kit.db import create_db_engine, make_sessionmaker
+from vpp.kit.db import create_db_engine, for_writing, make_sessionmaker
 from vpp.kit.errors import Problem, install_error_handlers, problem_response
 from vpp.kit.idempotency import Replay, replay_response
 from vpp.kit.metrics import Metrics, MetricsMiddleware
@@ -115,6 +115,7 @@ def create_app(
             return
         engine = create_db_engine(settings.database_url)
         app.state.sessionmaker = make_sessionmaker(engine)
+        app.state.write_sessionmaker = make_sessionmaker(for_writing(engine))
         try:
             async with run_dispatch(app):
                 yield
@@ -128,7 +129,7 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.settings = settings
-    app.state.sessionmaker = session_factory
+    app.state.sessionmaker = app.state.write_sessionmaker = session_factory
     app.state.key_cache = KeyCache(settings.auth_cache_ttl_s)
     app.state.rate_limiter = RateLimiter(settings.rate_limit_per_s, settings.rate_limit_burst)
     app.state.metrics = Metrics()

@@ -6,11 +6,12 @@ import uuid
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import Engine, delete, func, select, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from vpp.kit.audit import audit
+from vpp.kit.db import make_sessionmaker
 from vpp.models import Account, AuditEntry, TelemetryReading
 from vpp.telemetry.repository import insert_readings, read_range
 
@@ -87,3 +88,16 @@ def test_account_kind_is_checked_by_the_database(session: Session) -> None:
     session.add(Account(name="x", kind="superuser"))
     with pytest.raises(IntegrityError):
         session.flush()
+
+
+def test_bulk_insert_as_first_statement_is_undone_by_rollback(engine: Engine) -> None:
+    """The fast path must join the caller's transaction, never commit on its own."""
+    asset = uuid.uuid4()
+    with make_sessionmaker(engine)() as fresh:
+        assert insert_readings(fresh, rows(asset, 100)) == 100
+        fresh.rollback()
+    with make_sessionmaker(engine)() as check:
+        stored = check.execute(
+            select(func.count()).where(TelemetryReading.asset_id == asset)
+        ).scalar_one()
+    assert stored == 0

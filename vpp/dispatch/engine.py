@@ -31,6 +31,7 @@ from vpp.domain.commands import (
     DeliveryStatus,
     TelemetryPoint,
 )
+from vpp.kit.db import writing
 from vpp.kit.metrics import Metrics
 from vpp.models import Asset
 from vpp.ports import AssetAdapter, BoundAsset, Clock
@@ -110,7 +111,7 @@ class DeliveryEngine:
 
         def run() -> T:
             with self.session_factory() as session:
-                result = fn(session)
+                result = fn(writing(session))
                 session.commit()
                 return result
 

@@ -42,7 +42,7 @@ import numpy as np
 import pandas as pd
 
 from vpp.domain import INTERVALS_PER_DAY
-from vpp.forecast.calendar import FloatArray, is_rest_day, to_day_matrix
+from vpp.forecast.calendar import FloatArray, day_series, is_rest_day, to_day_matrix
 
 
 @dataclass(frozen=True)
@@ -63,8 +63,6 @@ class Baseline:
 
     def to_series(self) -> pd.Series:
         """The baseline (kW) as a series on the day's UTC interval starts."""
-        from vpp.forecast.calendar import day_series
-
         return day_series(self.day, self.power_kw, name="baseline_kw")
 
 
@@ -161,9 +159,9 @@ def similar_days_matrix(
         holidays=holidays,
         extra_workdays=extra_workdays,
     )
-    power = (
-        matrix[used].mean(axis=0) if used else np.full(INTERVALS_PER_DAY, np.nan)
-    ).astype(np.float64)
+    power = (matrix[used].mean(axis=0) if used else np.full(INTERVALS_PER_DAY, np.nan)).astype(
+        np.float64
+    )
     return Baseline(
         day=days[target],
         power_kw=power,
@@ -268,9 +266,9 @@ def high_x_of_y_matrix(
     # Highest load first; ties broken towards the more recent day (stable sort on recency).
     chosen = [pool[j] for j in np.argsort(-rank_load, kind="stable")[:x]]
     chosen.sort(key=lambda i: -i)
-    power = (
-        matrix[chosen].mean(axis=0) if chosen else np.full(INTERVALS_PER_DAY, np.nan)
-    ).astype(np.float64)
+    power = (matrix[chosen].mean(axis=0) if chosen else np.full(INTERVALS_PER_DAY, np.nan)).astype(
+        np.float64
+    )
     factor: float | None = None
     rule = f"high-{x}-of-{y}"
     if adjustment is not None and chosen:

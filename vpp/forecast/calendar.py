@@ -10,7 +10,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from vpp.domain import INTERVALS_PER_DAY, MARKET_TZ, NaiveDatetimeError, interval_starts_utc
+from vpp.domain import INTERVALS_PER_DAY, NaiveDatetimeError, interval_starts_utc
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -131,7 +131,6 @@ def day_series(day: date, values: FloatArray, name: str | None = None) -> pd.Ser
 
 
 __all__ = [
-    "MARKET_TZ",
     "DayClass",
     "FloatArray",
     "IntArray",

@@ -138,9 +138,7 @@ def _runs(mask: BoolArray) -> list[tuple[int, int]]:
 def _neighbour_median(values: FloatArray) -> FloatArray:
     """Median of the ±4 neighbours of each point, the point itself excluded, NaN-aware."""
     n = values.size
-    padded = np.concatenate(
-        (np.full(_NEIGHBOURS, np.nan), values, np.full(_NEIGHBOURS, np.nan))
-    )
+    padded = np.concatenate((np.full(_NEIGHBOURS, np.nan), values, np.full(_NEIGHBOURS, np.nan)))
     offsets = [o for o in range(-_NEIGHBOURS, _NEIGHBOURS + 1) if o != 0]
     stack = np.stack([padded[_NEIGHBOURS + o : _NEIGHBOURS + o + n] for o in offsets])
     out = np.full(n, np.nan)

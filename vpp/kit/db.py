@@ -28,14 +28,19 @@ def create_db_engine(url: str, **kwargs: Any) -> Engine:
     parsed = normalise_url(url)
     if parsed.get_backend_name() != "sqlite":
         kwargs.setdefault("pool_pre_ping", True)
-        kwargs.setdefault("pool_size", 10)
-        kwargs.setdefault("max_overflow", 20)
+        # At least as many connections as the API has worker threads (40) plus the
+        # delivery engine, so a thread never waits for a connection another holds.
+        kwargs.setdefault("pool_size", 20)
+        kwargs.setdefault("max_overflow", 30)
         return create_engine(parsed, **kwargs)
 
     database = parsed.database
     if database and database != ":memory:":
         Path(database).parent.mkdir(parents=True, exist_ok=True)
     kwargs.setdefault("connect_args", {"check_same_thread": False, "timeout": 30})
+    if database and database != ":memory:":
+        kwargs.setdefault("pool_size", 20)
+        kwargs.setdefault("max_overflow", 30)
     engine = create_engine(parsed, **kwargs)
 
     @event.listens_for(engine, "connect")
@@ -50,9 +55,31 @@ def create_db_engine(url: str, **kwargs: Any) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN")
+        immediate = connection.get_execution_options().get(IMMEDIATE, False)
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
     return engine
+
+
+IMMEDIATE = "vpp_sqlite_immediate"
+
+
+def for_writing(engine: Engine) -> Engine:
+    """The engine whose SQLite transactions begin IMMEDIATE (see ``writing``); sessions
+    bound to it take the write lock lazily, in whichever thread runs their first query."""
+    return engine.execution_options(vpp_sqlite_immediate=True)
+
+
+def writing(session: Session) -> Session:
+    """Declare that the session's transaction will write.
+
+    On SQLite it then begins IMMEDIATE: it waits (busy timeout) for the write lock up
+    front, instead of failing with "database is locked" when it upgrades from reading
+    after another writer committed. PostgreSQL ignores the option. Call it before the
+    session's first statement.
+    """
+    session.connection(execution_options={"vpp_sqlite_immediate": True})
+    return session
 
 
 def make_sessionmaker(bind: Any, **kwargs: Any) -> sessionmaker[Session]:

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
 from vpp.kit.auth import Principal, authenticated
+from vpp.kit.db import writing
 from vpp.kit.errors import Problem
 from vpp.models import IdempotencyRecord
 from vpp.models.base import utcnow
@@ -70,6 +71,7 @@ def _claim(
     stale_after: timedelta,
 ) -> uuid.UUID:
     with factory() as session:
+        writing(session)
         record = IdempotencyRecord(
             account_id=principal.account_id,
             key=key,
@@ -122,6 +124,7 @@ def _claim(
 
 def _release(factory: sessionmaker[Session], record_id: uuid.UUID) -> None:
     with factory() as session:
+        writing(session)
         session.execute(
             delete(IdempotencyRecord).where(
                 IdempotencyRecord.id == record_id, IdempotencyRecord.response_status.is_(None)

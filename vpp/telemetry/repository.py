@@ -45,7 +45,7 @@ def insert_readings(session: Session, rows: Sequence[Row]) -> int:
         return 0
     connection = session.connection()
     if connection.dialect.name == "postgresql":
-        return _insert_postgresql(connection.connection.dbapi_connection, rows)
+        return _insert_postgresql(session, connection.connection.dbapi_connection, rows)
     return _insert_sqlite(connection.connection.dbapi_connection, rows)
 
 
@@ -69,12 +69,15 @@ def _copy(cursor: Any, table: str, rows: Sequence[Row]) -> None:
             copy.write_row(row)
 
 
-def _insert_postgresql(dbapi: Any, rows: Sequence[Row]) -> int:
+def _insert_postgresql(session: Session, dbapi: Any, rows: Sequence[Row]) -> int:
     import psycopg
 
     with dbapi.cursor() as cursor:
+        # The savepoint is SQLAlchemy's, so the COPY runs inside the caller's transaction
+        # (psycopg's own transaction() would commit on its own if none had begun yet).
         try:
-            with dbapi.transaction():
+            with session.begin_nested():
+                session.connection()  # emits the SAVEPOINT now (it is lazy otherwise)
                 _copy(cursor, "telemetry", rows)
             return len(rows)
         except psycopg.errors.UniqueViolation:

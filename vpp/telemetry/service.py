@@ -56,13 +56,12 @@ def ingest(session: Session, principal: Principal, readings: Sequence[Reading]) 
             status=404,
         )
 
-    rows: dict[tuple[uuid.UUID, datetime], repository.Row] = {}
-    for r in readings:
-        rows.setdefault(
-            (r.asset_id, r.ts),
-            (r.asset_id, r.ts, r.power_kw, r.soc, r.energy_kwh, r.status, r.quality),
-        )
-    inserted = repository.insert_readings(session, list(rows.values()))
+    # Repeats inside the batch are left to the database, which skips them like any
+    # stored duplicate (INSERT OR IGNORE / ON CONFLICT DO NOTHING): the first one wins.
+    rows = [
+        (r.asset_id, r.ts, r.power_kw, r.soc, r.energy_kwh, r.status, r.quality) for r in readings
+    ]
+    inserted = repository.insert_readings(session, rows)
     result = IngestResult(accepted=inserted, duplicates=len(readings) - inserted)
     audit(
         session,
