@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 
 from fastapi import APIRouter, Depends, Query
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from sqlalchemy.orm import Session
 
 from vpp.assets import repository, service
@@ -22,7 +22,7 @@ from vpp.domain.assets import AssetKind
 from vpp.kit.auth import Principal, require
 from vpp.kit.idempotency import Idempotency, idempotency
 from vpp.kit.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, after_id, next_id_cursor
-from vpp.kit.responses import commit_json
+from vpp.kit.responses import commit_json, json_response
 from vpp.kit.session import get_session
 
 router = APIRouter(tags=["enrollment"])
@@ -40,13 +40,15 @@ def list_sites(
     include_retired: bool = False,
     principal: Principal = Depends(reader),
     session: Session = Depends(get_session, scope="function"),
-) -> Page[SiteOut]:
+) -> Response:
     sites = repository.list_sites(
         session, service.tenant_scope(principal), after_id(cursor), limit, include_retired
     )
-    return Page[SiteOut](
-        items=[SiteOut.model_validate(s) for s in sites],
-        next_cursor=next_id_cursor([s.id for s in sites], limit),
+    return json_response(
+        Page[SiteOut](
+            items=[SiteOut.model_validate(s) for s in sites],
+            next_cursor=next_id_cursor([s.id for s in sites], limit),
+        )
     )
 
 
@@ -66,8 +68,8 @@ def read_site(
     site_id: uuid.UUID,
     principal: Principal = Depends(reader),
     session: Session = Depends(get_session, scope="function"),
-) -> SiteOut:
-    return SiteOut.model_validate(service.get_site(session, principal, site_id))
+) -> Response:
+    return json_response(SiteOut.model_validate(service.get_site(session, principal, site_id)))
 
 
 @router.patch("/sites/{site_id}", response_model=SiteOut)
@@ -103,7 +105,7 @@ def list_assets(
     include_retired: bool = False,
     principal: Principal = Depends(reader),
     session: Session = Depends(get_session, scope="function"),
-) -> Page[AssetOut]:
+) -> Response:
     assets = repository.list_assets(
         session,
         service.tenant_scope(principal),
@@ -114,9 +116,11 @@ def list_assets(
         owner=account_id,
         include_retired=include_retired,
     )
-    return Page[AssetOut](
-        items=[service.asset_out(a) for a in assets],
-        next_cursor=next_id_cursor([a.id for a in assets], limit),
+    return json_response(
+        Page[AssetOut](
+            items=[service.asset_out(a) for a in assets],
+            next_cursor=next_id_cursor([a.id for a in assets], limit),
+        )
     )
 
 
@@ -136,8 +140,8 @@ def read_asset(
     asset_id: uuid.UUID,
     principal: Principal = Depends(reader),
     session: Session = Depends(get_session, scope="function"),
-) -> AssetOut:
-    return service.asset_out(service.get_asset(session, principal, asset_id))
+) -> Response:
+    return json_response(service.asset_out(service.get_asset(session, principal, asset_id)))
 
 
 @router.patch("/assets/{asset_id}", response_model=AssetOut)
@@ -167,5 +171,5 @@ def retire_asset(
 def pool_summary(
     _principal: Principal = Depends(operator),
     session: Session = Depends(get_session, scope="function"),
-) -> PoolSummary:
-    return service.pool_summary(session)
+) -> Response:
+    return json_response(service.pool_summary(session))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 
 from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from sqlalchemy.orm import Session
 
 from vpp.assets.service import tenant_scope
@@ -15,7 +15,7 @@ from vpp.domain.commands import CommandState
 from vpp.kit.auth import Principal, require
 from vpp.kit.idempotency import Idempotency, idempotency
 from vpp.kit.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, after_id, next_id_cursor
-from vpp.kit.responses import commit_json
+from vpp.kit.responses import commit_json, json_response
 from vpp.kit.session import get_session
 
 router = APIRouter(tags=["dispatch"])
@@ -32,7 +32,7 @@ def list_commands(
     state: CommandState | None = None,
     principal: Principal = Depends(reader),
     session: Session = Depends(get_session, scope="function"),
-) -> Page[CommandOut]:
+) -> Response:
     rows = repository.list_commands(
         session,
         tenant_scope(principal),
@@ -41,9 +41,11 @@ def list_commands(
         asset_id=asset_id,
         state=state.value if state else None,
     )
-    return Page[CommandOut](
-        items=[CommandOut.model_validate(r) for r in rows],
-        next_cursor=next_id_cursor([r.id for r in rows], limit),
+    return json_response(
+        Page[CommandOut](
+            items=[CommandOut.model_validate(r) for r in rows],
+            next_cursor=next_id_cursor([r.id for r in rows], limit),
+        )
     )
 
 
@@ -52,10 +54,12 @@ def read_command(
     command_id: uuid.UUID,
     principal: Principal = Depends(reader),
     session: Session = Depends(get_session, scope="function"),
-) -> CommandDetail:
+) -> Response:
     row = service.get_command(session, principal, command_id)
     history = [CommandEventOut.model_validate(e) for e in repository.events_of(session, row.id)]
-    return CommandDetail(**CommandOut.model_validate(row).model_dump(), history=history)
+    return json_response(
+        CommandDetail(**CommandOut.model_validate(row).model_dump(), history=history)
+    )
 
 
 @router.post("/assets/{asset_id}/setpoints", status_code=201, response_model=CommandOut)

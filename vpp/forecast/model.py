@@ -217,16 +217,16 @@ def _smooth(values: FloatArray, width: int) -> FloatArray:
     if width == 0:
         return values
     finite = np.isfinite(values)
-    filled = np.where(finite, values, 0.0)
-    pad = [(0, 0)] * (values.ndim - 1) + [(width + 1, width)]
-    csum = np.cumsum(np.pad(filled, pad), axis=-1)
-    ccnt = np.cumsum(np.pad(finite.astype(np.float64), pad), axis=-1)
-    hi = slice(2 * width + 1, None)
-    lo = slice(0, -2 * width - 1 or None)
+    zeros = np.zeros((*values.shape[:-1], 1))
+    csum = np.concatenate([zeros, np.cumsum(np.where(finite, values, 0.0), axis=-1)], axis=-1)
+    ccnt = np.concatenate([zeros, np.cumsum(finite, axis=-1, dtype=np.float64)], axis=-1)
+    n = values.shape[-1]
+    hi = np.minimum(np.arange(n) + width + 1, n)
+    lo = np.maximum(np.arange(n) - width, 0)
     total = csum[..., hi] - csum[..., lo]
     count = ccnt[..., hi] - ccnt[..., lo]
     with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(count > 0, total / np.maximum(count, 1.0), np.nan)
+        return np.where(count > 0, total / count, np.nan)
 
 
 def _previous_same(key: IntArray, rows: IntArray, min_lag: int, n: int) -> IntArray:
@@ -243,27 +243,43 @@ def _previous_same(key: IntArray, rows: IntArray, min_lag: int, n: int) -> IntAr
     return out
 
 
-def _lag_means(values: FloatArray, index: IntArray, counts: Sequence[int]) -> dict[int, FloatArray]:
+@dataclass(frozen=True)
+class _Padded:
+    """values split into zero-filled values and a presence mask, each with an extra zero row.
+
+    Index -1 (no such lagged day) then reads the zero row: absent, without a branch.
+    """
+
+    filled: FloatArray
+    present: FloatArray
+
+    @classmethod
+    def of(cls, values: FloatArray) -> _Padded:
+        finite = np.isfinite(values)
+        zero = np.zeros((values.shape[0], 1, values.shape[2]))
+        return cls(
+            np.concatenate([np.where(finite, values, 0.0), zero], axis=1),
+            np.concatenate([finite.astype(np.float64), zero], axis=1),
+        )
+
+
+def _lag_means(padded: _Padded, index: IntArray, counts: Sequence[int]) -> dict[int, FloatArray]:
     """NaN-aware means over the first c lagged days for each c in counts: (A, rows, 96) each."""
-    n_assets = values.shape[0]
-    total = np.zeros((n_assets, index.shape[0], _K))
+    total = np.zeros((padded.filled.shape[0], index.shape[0], _K))
     number = np.zeros_like(total)
     out: dict[int, FloatArray] = {}
     for j in range(max(counts)):
-        idx = index[:, j]
-        lag = values[:, np.maximum(idx, 0), :]
-        ok = np.isfinite(lag) & (idx >= 0)[None, :, None]
-        total += np.where(ok, lag, 0.0)
-        number += ok
+        total += padded.filled[:, index[:, j], :]
+        number += padded.present[:, index[:, j], :]
         if j + 1 in counts:
             with np.errstate(invalid="ignore", divide="ignore"):
-                out[j + 1] = np.where(number > 0, total / np.maximum(number, 1.0), np.nan)
+                out[j + 1] = np.where(number > 0, total / number, np.nan)
     return out
 
 
-def _expected(values: FloatArray, classes: IntArray, rows: IntArray) -> FloatArray:
+def _expected(padded: _Padded, classes: IntArray, rows: IntArray) -> FloatArray:
     """Each row's own similar-day expectation: mean of its last 10 same-class days (A, rows, 96)."""
-    return _lag_means(values, _previous_same(classes, rows, 1, 10), [10])[10]
+    return _lag_means(padded, _previous_same(classes, rows, 1, 10), [10])[10]
 
 
 def _gather(values: FloatArray, index: IntArray) -> FloatArray:
@@ -292,16 +308,17 @@ def _features(
     min_lag = config.min_lag
     n_assets = values.shape[0]
     out = np.empty((n_assets, rows.size, _K, _N_FEATURES))
+    padded = _Padded.of(values)
 
     same_type = _previous_same(types, rows, min_lag, 8)
-    wd = _lag_means(values, same_type, [4, 8])
+    wd = _lag_means(padded, same_type, [4, 8])
     last_wd = _gather(values, same_type[:, 0])
     out[..., 0] = _smooth(last_wd, 1)
     out[..., 1] = _smooth(_gather(values, same_type[:, 1]), 1)
     out[..., 2] = _smooth(wd[4], 1)
     out[..., 3] = _smooth(wd[8], 2)
     out[..., 4] = last_wd
-    cls = _lag_means(values, _previous_same(classes, rows, min_lag, 20), [5, 10, 20])
+    cls = _lag_means(padded, _previous_same(classes, rows, min_lag, 20), [5, 10, 20])
     out[..., 5] = _smooth(cls[5], 1)
     out[..., 6] = _smooth(cls[10], 1)
     out[..., 7] = _smooth(cls[20], 2)
@@ -316,16 +333,17 @@ def _features(
     out[..., :_LEVEL_FEATURES] = np.where(present, levels, fill)
 
     recent = rows - min_lag
-    anomaly = _gather(values, recent) - _expected(values, classes, np.maximum(recent, 0))
+    anomaly = _gather(values, recent) - _expected(padded, classes, np.maximum(recent, 0))
     out[..., 8] = _mean_over_intervals(anomaly)
     out[..., 9] = np.nan_to_num(_smooth(anomaly, 4), nan=0.0)
     out[..., 10] = 0.0
     if min_lag == 2 and config.known_intervals > 0:
         known = slice(0, config.known_intervals)
         previous = rows - 1
-        morning = _gather(values, previous)[..., known] - _expected(
-            values, classes, np.maximum(previous, 0)
-        )[..., known]
+        morning = (
+            _gather(values, previous)[..., known]
+            - _expected(padded, classes, np.maximum(previous, 0))[..., known]
+        )
         out[..., 10] = _mean_over_intervals(morning)
     out[..., 11] = 1.0
     return out
@@ -469,8 +487,8 @@ def _fit_rows(
     usable = np.isfinite(feats).all(axis=-1) & np.isfinite(values)
     f0 = np.where(usable[..., None], feats, 0.0)
     y0 = np.where(usable, values, 0.0)
-    gram = np.einsum("adkf,adkg->adfg", f0, f0)
-    moment = np.einsum("adkf,adk->adf", f0, y0)
+    gram = np.matmul(f0.transpose(0, 1, 3, 2), f0)
+    moment = np.matmul(f0.transpose(0, 1, 3, 2), y0[..., None])[..., 0]
     sq = np.einsum("adk,adk->ad", y0, y0)
     count = usable.sum(axis=-1).astype(np.float64)
 
@@ -731,9 +749,7 @@ def forecast_day_ahead(
     extra_workdays: frozenset[date] = frozenset(),
 ) -> LoadForecast:
     """Fit and predict in one call: the day-ahead forecast of market day `day` (kW)."""
-    model = fit_load_model(
-        history, day, config, holidays=holidays, extra_workdays=extra_workdays
-    )
+    model = fit_load_model(history, day, config, holidays=holidays, extra_workdays=extra_workdays)
     return predict_day_ahead(model, history)
 
 

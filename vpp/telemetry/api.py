@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime, timedelta
 
 from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import AwareDatetime
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
@@ -15,7 +15,7 @@ from vpp.kit.auth import Principal, require
 from vpp.kit.errors import field_error
 from vpp.kit.idempotency import Idempotency, idempotency
 from vpp.kit.pagination import Page, decode_cursor, encode_cursor
-from vpp.kit.responses import commit_json
+from vpp.kit.responses import commit_json, json_response
 from vpp.kit.session import get_session
 from vpp.telemetry import service
 from vpp.telemetry.schemas import IngestResult, ReadingOut, TelemetryBatch, inline_schema
@@ -72,7 +72,7 @@ def asset_history(
     cursor: str | None = None,
     principal: Principal = Depends(reader),
     session: Session = Depends(get_session, scope="function"),
-) -> Page[ReadingOut]:
+) -> Response:
     max_limit = request.app.state.settings.telemetry_query_max
     if limit > max_limit:
         raise field_error("limit", "max", f"at most {max_limit}")
@@ -86,6 +86,8 @@ def asset_history(
         start = max(start, after + timedelta(microseconds=1))
     rows = service.history(session, principal, asset_id, start, end, limit)
     next_cursor = encode_cursor(rows[-1].ts.isoformat()) if len(rows) == limit else None
-    return Page[ReadingOut](
-        items=[ReadingOut.model_validate(r) for r in rows], next_cursor=next_cursor
+    return json_response(
+        Page[ReadingOut](
+            items=[ReadingOut.model_validate(r) for r in rows], next_cursor=next_cursor
+        )
     )
