@@ -39,7 +39,9 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(
             ["account_id"], ["accounts.id"], name="fk_setpoint_commands_account_id_accounts"
         ),
-        sa.ForeignKeyConstraint(["asset_id"], ["assets.id"], name="fk_setpoint_commands_asset_id_assets"),
+        sa.ForeignKeyConstraint(
+            ["asset_id"], ["assets.id"], name="fk_setpoint_commands_asset_id_assets"
+        ),
         sa.PrimaryKeyConstraint("id", name="pk_setpoint_commands"),
     )
     op.create_index("ix_setpoint_commands_asset_id", "setpoint_commands", ["asset_id"])
@@ -48,7 +50,10 @@ def upgrade() -> None:
     op.create_table(
         "command_events",
         sa.Column(
-            "id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False
+            "id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=True,
+            nullable=False,
         ),
         sa.Column("command_id", sa.Uuid(), nullable=False),
         sa.Column("at", UTC_TS, nullable=False),
@@ -56,7 +61,9 @@ def upgrade() -> None:
         sa.Column("attempt", sa.Integer(), nullable=False),
         sa.Column("detail", sa.String(500), nullable=False),
         sa.ForeignKeyConstraint(
-            ["command_id"], ["setpoint_commands.id"], name="fk_command_events_command_id_setpoint_commands"
+            ["command_id"],
+            ["setpoint_commands.id"],
+            name="fk_command_events_command_id_setpoint_commands",
         ),
         sa.PrimaryKeyConstraint("id", name="pk_command_events"),
     )

@@ -72,7 +72,10 @@ ROUTES = [
     Route("DELETE", "/v1/keys/{key}", ADM),
 ]
 OBJECT_ROUTES = [
-    r for r in ROUTES if ("{site}" in r.path or "{asset}" in r.path or "{command}" in r.path) and "enterprise" in r.roles
+    r
+    for r in ROUTES
+    if ("{site}" in r.path or "{asset}" in r.path or "{command}" in r.path)
+    and "enterprise" in r.roles
 ]
 OBJECT_ROUTES += [
     r for r in ROUTES if r.method == "POST" and r.path in ("/v1/assets", "/v1/telemetry")
@@ -80,12 +83,16 @@ OBJECT_ROUTES += [
 
 
 @pytest.fixture
-def objects(client: TestClient, enterprise: Caller, make_caller: Callable[..., Caller]) -> dict[str, Any]:
+def objects(
+    client: TestClient, enterprise: Caller, make_caller: Callable[..., Caller]
+) -> dict[str, Any]:
     """Enterprise A's site, asset, a setpoint command for the asset, account and key."""
     site = create_site(client, enterprise)
     asset = create_battery(client, enterprise, site["id"])
     command = client.post(
-        f"/v1/assets/{asset['id']}/setpoints", json={"power_kw": 5.0}, headers=make_caller("operator").headers
+        f"/v1/assets/{asset['id']}/setpoints",
+        json={"power_kw": 5.0},
+        headers=make_caller("operator").headers,
     )
     assert command.status_code == 201, command.text
     return {

@@ -77,6 +77,9 @@ _LEVEL_FEATURES = 8  # the first 8 features are load levels (kW); the rest are n
 _N_FEATURES = len(FEATURES)
 _K = INTERVALS_PER_DAY
 _RECENT_HOURS_INTERVALS = 16  # intraday level term: mean residual of the last 4 h
+# Prediction reads at most 20 same-class days (20 Saturdays: 140 days) plus the expectation
+# behind the anomaly features; 200 days leave room for holidays.
+_PREDICT_LOOKBACK_DAYS = 200
 
 
 @dataclass(frozen=True)
@@ -217,16 +220,15 @@ def _smooth(values: FloatArray, width: int) -> FloatArray:
     if width == 0:
         return values
     finite = np.isfinite(values)
-    zeros = np.zeros((*values.shape[:-1], 1))
-    csum = np.concatenate([zeros, np.cumsum(np.where(finite, values, 0.0), axis=-1)], axis=-1)
-    ccnt = np.concatenate([zeros, np.cumsum(finite, axis=-1, dtype=np.float64)], axis=-1)
-    n = values.shape[-1]
-    hi = np.minimum(np.arange(n) + width + 1, n)
-    lo = np.maximum(np.arange(n) - width, 0)
-    total = csum[..., hi] - csum[..., lo]
-    count = ccnt[..., hi] - ccnt[..., lo]
+    shape = values.shape[:-1]
+    left, right = np.zeros((*shape, width + 1)), np.zeros((*shape, width))
+    csum = np.cumsum(np.concatenate([left, np.where(finite, values, 0.0), right], axis=-1), axis=-1)
+    ccnt = np.cumsum(np.concatenate([left, finite.astype(np.float64), right], axis=-1), axis=-1)
+    span = 2 * width + 1
+    total = csum[..., span:] - csum[..., :-span]
+    count = ccnt[..., span:] - ccnt[..., :-span]
     with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(count > 0, total / count, np.nan)
+        return np.where(count > 0.5, total / count, np.nan)
 
 
 def _previous_same(key: IntArray, rows: IntArray, min_lag: int, n: int) -> IntArray:
@@ -301,42 +303,43 @@ def _features(
 ) -> FloatArray:
     """Features (module docstring) for forecasting `rows` of `values` (A, D, 96; kW).
 
-    Shape (A, len(rows), 96, len(FEATURES)). Reads only rows <= row - min_lag and the first
+    Shape (A, len(rows), len(FEATURES), 96). Reads only rows <= row - min_lag and the first
     `known_intervals` of row - 1: what is measured when the forecast is issued.
     """
     classes = day_classes(types)
     min_lag = config.min_lag
     n_assets = values.shape[0]
-    out = np.empty((n_assets, rows.size, _K, _N_FEATURES))
+    out = np.empty((n_assets, rows.size, _N_FEATURES, _K))
     padded = _Padded.of(values)
 
     same_type = _previous_same(types, rows, min_lag, 8)
     wd = _lag_means(padded, same_type, [4, 8])
     last_wd = _gather(values, same_type[:, 0])
-    out[..., 0] = _smooth(last_wd, 1)
-    out[..., 1] = _smooth(_gather(values, same_type[:, 1]), 1)
-    out[..., 2] = _smooth(wd[4], 1)
-    out[..., 3] = _smooth(wd[8], 2)
-    out[..., 4] = last_wd
+    out[:, :, 0] = _smooth(last_wd, 1)
+    out[:, :, 1] = _smooth(_gather(values, same_type[:, 1]), 1)
+    out[:, :, 2] = _smooth(wd[4], 1)
+    out[:, :, 3] = _smooth(wd[8], 2)
+    out[:, :, 4] = last_wd
     cls = _lag_means(padded, _previous_same(classes, rows, min_lag, 20), [5, 10, 20])
-    out[..., 5] = _smooth(cls[5], 1)
-    out[..., 6] = _smooth(cls[10], 1)
-    out[..., 7] = _smooth(cls[20], 2)
+    out[:, :, 5] = _smooth(cls[5], 1)
+    out[:, :, 6] = _smooth(cls[10], 1)
+    out[:, :, 7] = _smooth(cls[20], 2)
 
     # A missing level feature takes the mean of the levels present, so a gap in one lagged
     # day does not throw the row away; rows with no level at all stay NaN (no forecast).
-    levels = out[..., :_LEVEL_FEATURES]
+    levels = out[:, :, :_LEVEL_FEATURES]
     present = np.isfinite(levels)
-    n_present = present.sum(axis=-1, keepdims=True)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        fill = np.where(present, levels, 0.0).sum(axis=-1, keepdims=True) / n_present
-    out[..., :_LEVEL_FEATURES] = np.where(present, levels, fill)
+    if not present.all():
+        n_present = present.sum(axis=2, keepdims=True)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            fill = np.where(present, levels, 0.0).sum(axis=2, keepdims=True) / n_present
+        out[:, :, :_LEVEL_FEATURES] = np.where(present, levels, fill)
 
     recent = rows - min_lag
     anomaly = _gather(values, recent) - _expected(padded, classes, np.maximum(recent, 0))
-    out[..., 8] = _mean_over_intervals(anomaly)
-    out[..., 9] = np.nan_to_num(_smooth(anomaly, 4), nan=0.0)
-    out[..., 10] = 0.0
+    out[:, :, 8] = _mean_over_intervals(anomaly)
+    out[:, :, 9] = np.nan_to_num(_smooth(anomaly, 4), nan=0.0)
+    out[:, :, 10] = 0.0
     if min_lag == 2 and config.known_intervals > 0:
         known = slice(0, config.known_intervals)
         previous = rows - 1
@@ -344,8 +347,8 @@ def _features(
             _gather(values, previous)[..., known]
             - _expected(padded, classes, np.maximum(previous, 0))[..., known]
         )
-        out[..., 10] = _mean_over_intervals(morning)
-    out[..., 11] = 1.0
+        out[:, :, 10] = _mean_over_intervals(morning)
+    out[:, :, 11] = 1.0
     return out
 
 
@@ -484,11 +487,11 @@ def _fit_rows(
 ) -> FloatArray:
     """Ridge coefficients (A, len(rows), features) for each forecast row (increasing)."""
     n_assets, n_days = values.shape[:2]
-    usable = np.isfinite(feats).all(axis=-1) & np.isfinite(values)
-    f0 = np.where(usable[..., None], feats, 0.0)
+    usable = np.isfinite(feats).all(axis=2) & np.isfinite(values)
+    f0 = np.where(usable[:, :, None, :], feats, 0.0)
     y0 = np.where(usable, values, 0.0)
-    gram = np.matmul(f0.transpose(0, 1, 3, 2), f0)
-    moment = np.matmul(f0.transpose(0, 1, 3, 2), y0[..., None])[..., 0]
+    gram = np.matmul(f0, f0.transpose(0, 1, 3, 2))
+    moment = np.matmul(f0, y0[..., None])[..., 0]
     sq = np.einsum("adk,adk->ad", y0, y0)
     count = usable.sum(axis=-1).astype(np.float64)
 
@@ -547,7 +550,7 @@ def walk_forward(
     coef_rows = _fit_rows(feats, values, rows, config)
     coef = np.full((n_assets, n_days, _N_FEATURES), np.nan)
     coef[:, start:] = coef_rows
-    mean = np.einsum("adkf,adf->adk", feats, np.nan_to_num(coef))
+    mean = np.einsum("adfk,adf->adk", feats, np.nan_to_num(coef))
     mean[:, :start] = np.nan
 
     n_q = len(config.quantiles)
@@ -610,13 +613,27 @@ def intraday_correction(
 # --- public API -----------------------------------------------------------------------------
 
 
-def _window_history(history: LoadHistory, day: date, config: LoadModelConfig) -> FloatArray:
-    """History through `day` (its row all NaN) with d-1 cut at the issue time."""
-    values = history.until(day).power_kw.copy()
-    values[:, -1, :] = np.nan
-    if values.shape[1] >= 2 and config.known_intervals < _K:
+def _window_history(
+    history: LoadHistory, day: date, config: LoadModelConfig, lookback_days: int | None = None
+) -> tuple[list[date], FloatArray]:
+    """Days and values through `day` (its row all NaN), d-1 cut at the issue time.
+
+    With `lookback_days`, only that many days before `day` are kept (prediction needs no
+    more than its features read).
+    """
+    first = history.days[0]
+    if lookback_days is not None:
+        first = max(first, day - timedelta(days=lookback_days))
+    n = (day - first).days + 1
+    if n <= 0:
+        raise ValueError("the day to forecast is before the history starts")
+    offset = (first - history.days[0]).days
+    values = np.full((len(history.asset_ids), n, _K), np.nan)
+    keep = max(0, min(n - 1, len(history.days) - offset))
+    values[:, :keep] = history.power_kw[:, offset : offset + keep]
+    if n >= 2 and config.known_intervals < _K:
         values[:, -2, config.known_intervals :] = np.nan
-    return values
+    return market_days(first, day), values
 
 
 def fit_load_model(
@@ -636,9 +653,8 @@ def fit_load_model(
     similar-day average) with bands from the history's own spread; NONE forecasts nothing.
     Assets are processed in chunks of `chunk_assets` to bound memory.
     """
-    values = _window_history(history, day, config)
+    days, values = _window_history(history, day, config)
     n_assets, n_days, _ = values.shape
-    days = market_days(history.days[0], day)
     window = config.residual_window_days + config.min_lag
     start = max(0, n_days - 1 - window)
     n_q = len(config.quantiles)
@@ -716,12 +732,11 @@ def predict_day_ahead(model: LoadModel, history: LoadHistory) -> LoadForecast:
     if history.asset_ids != model.asset_ids:
         raise ValueError("history and model must list the same assets in the same order")
     config = model.config
-    values = _window_history(history, model.day, config)
-    days = market_days(history.days[0], model.day)
+    days, values = _window_history(history, model.day, config, _PREDICT_LOOKBACK_DAYS)
     types = day_types(days, model.holidays, model.extra_workdays)
     row = np.array([values.shape[1] - 1], dtype=np.int64)
-    feats = _features(values, types, row, config)[:, 0]  # (A, 96, F)
-    mean = np.einsum("akf,af->ak", feats, model.coefficients)
+    feats = _features(values, types, row, config)[:, 0]  # (A, F, 96)
+    mean = np.einsum("afk,af->ak", feats, model.coefficients)
     rest = int(day_classes(types[-1:])[0] != DayClass.WORKDAY)
     sigma = model.residual_scale_kw[:, rest]  # (A, 96)
     quant = mean[:, None, :] + sigma[:, None, :] * model.z_quantiles[:, :, None]
