@@ -144,6 +144,11 @@ class AssetAdapter(ABC):
         """Check one binding's settings; raises pydantic.ValidationError if invalid."""
         return cls.settings_model.model_validate(dict(raw)).model_dump(mode="json")
 
+    def validate_binding(self, raw: Mapping[str, Any]) -> dict[str, Any]:
+        """Check one binding under this adapter's configuration (its URL policy, its
+        secret store, ...); by default the same as ``validate_settings``."""
+        return self.validate_settings(raw)
+
     async def start(self, sink: AdapterSink) -> None:
         """Connect, listen, start polling; readings and acks go to ``sink``.
 

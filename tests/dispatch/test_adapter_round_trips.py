@@ -22,6 +22,7 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 from websockets.typing import Subprotocol
 
+from adapters.http import HttpWebhookAdapter
 from adapters.modbus import ModbusAdapter
 from adapters.mqtt import MqttAdapter, MqttDevice
 from adapters.mqtt import TelemetryReading as MqttReading
@@ -34,9 +35,11 @@ from tests.adapters.conftest_mqtt import (  # noqa: F401  (fixtures)
     mosquitto_binary,
     mqtt_broker,
 )
+from tests.adapters.test_http_delivery import LOOPBACK_CONFIG, Peer, peer  # noqa: F401  (fixture)
 from tests.adapters.test_modbus_adapter import SimulatedInverter, binding, free_port
 from tests.adapters.test_ocpp_adapter import SimulatedCharger, watts
-from tests.conftest import Caller, create_site
+from tests.conftest import Caller, create_site, make_settings
+from vpp.app import create_app
 from vpp.dispatch.engine import DeliveryEngine
 from vpp.models import SetpointCommandRow, TelemetryReading
 from vpp.ports import AssetAdapter, SystemClock
@@ -212,3 +215,45 @@ async def test_mqtt_gateway_round_trip(
             ]
         finally:
             await gateway.stop()
+
+
+async def test_http_webhook_round_trip(
+    enterprise: Caller, operator: Caller, session_factory: sessionmaker[Session], peer: Peer
+) -> None:
+    settings = make_settings(adapter_config={"http": LOOPBACK_CONFIG})
+    client = TestClient(create_app(settings, session_factory=session_factory))
+    binding = {"url": peer.url("/hooks/ok"), "secret_id": "ent-1", "timeout_s": 5}
+    asset_id = enroll(
+        client,
+        enterprise,
+        {
+            "name": "Boiler controller",
+            "kind": "curtailable_load",
+            "params": {"nominal_kw": 800, "min_kw": 300},
+            "adapter": {"name": "http", "settings": binding},
+        },
+    )
+    # Without the loopback allowance (the production policy) the same URL is refused.
+    strict = TestClient(create_app(make_settings(), session_factory=session_factory))
+    site = create_site(strict, enterprise)
+    refused = strict.post(
+        "/v1/assets",
+        json={
+            "site_id": site["id"],
+            "name": "x",
+            "kind": "pv",
+            "params": {"peak_kw": 10},
+            "adapter": {"name": "http", "settings": binding},
+        },
+        headers=enterprise.headers,
+    )
+    assert refused.status_code == 422
+    assert refused.json()["errors"][0]["field"] == "adapter.settings.url"
+
+    command_id = setpoint(client, operator, asset_id, 500.0)
+    adapter = HttpWebhookAdapter(SystemClock(), LOOPBACK_CONFIG)
+    async with running(session_factory, "http", adapter) as engine:
+        report = await engine.run_once()
+        assert report.outcomes["acked"] == 1
+        assert await engine.db(state_of(command_id)) == "acked"
+    assert [(c.command_id, c.power_kw) for c in peer.device.applied] == [(command_id, 500.0)]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy.orm import Session
 
@@ -127,11 +127,14 @@ def list_assets(
 @router.post("/assets", status_code=201, response_model=AssetOut)
 def create_asset(
     body: AssetCreate,
+    request: Request,
     principal: Principal = Depends(enterprise),
     session: Session = Depends(get_session, scope="function"),
     idem: Idempotency = Depends(idempotency, scope="function"),
 ) -> JSONResponse:
-    asset = service.create_asset(session, principal, body)
+    asset = service.create_asset(
+        session, principal, body, request.app.state.settings.adapter_config
+    )
     return commit_json(session, idem, 201, service.asset_out(asset))
 
 
@@ -148,11 +151,14 @@ def read_asset(
 def update_asset(
     asset_id: uuid.UUID,
     body: AssetUpdate,
+    request: Request,
     principal: Principal = Depends(enterprise),
     session: Session = Depends(get_session, scope="function"),
     idem: Idempotency = Depends(idempotency, scope="function"),
 ) -> JSONResponse:
-    asset = service.update_asset(session, principal, asset_id, body)
+    asset = service.update_asset(
+        session, principal, asset_id, body, request.app.state.settings.adapter_config
+    )
     return commit_json(session, idem, 200, service.asset_out(asset))
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
@@ -86,7 +87,14 @@ def apply_params(asset: Asset, params: AssetParams) -> None:
     asset.down_kw = flex.down_kw
 
 
-def create_asset(session: Session, principal: Principal, body: Any) -> Asset:
+def create_asset(
+    session: Session,
+    principal: Principal,
+    body: Any,
+    adapter_config: Mapping[str, Mapping[str, Any]] | None = None,
+) -> Asset:
+    """Enroll an asset on one of the caller's sites; ``adapter_config`` is the service's
+    adapter-wide configuration, against which the binding is checked."""
     site = _own_site(session, principal, body.site_id, "site_id")
     asset = Asset(
         account_id=principal.account_id,
@@ -94,7 +102,9 @@ def create_asset(session: Session, principal: Principal, body: Any) -> Asset:
         name=body.name,
         kind=body.kind,
         adapter=body.adapter.name,
-        adapter_settings=validate_binding(body.adapter.name, body.adapter.settings),
+        adapter_settings=validate_binding(
+            body.adapter.name, body.adapter.settings, (adapter_config or {}).get(body.adapter.name)
+        ),
     )
     apply_params(asset, body.params)
     session.add(asset)
@@ -111,7 +121,11 @@ def create_asset(session: Session, principal: Principal, body: Any) -> Asset:
 
 
 def update_asset(
-    session: Session, principal: Principal, asset_id: uuid.UUID, body: AssetUpdate
+    session: Session,
+    principal: Principal,
+    asset_id: uuid.UUID,
+    body: AssetUpdate,
+    adapter_config: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> Asset:
     asset = get_asset(session, principal, asset_id)
     if asset.retired_at is not None:
@@ -122,7 +136,9 @@ def update_asset(
     if body.site_id is not None:
         asset.site_id = _own_site(session, principal, body.site_id, "site_id").id
     if body.adapter is not None:
-        asset.adapter_settings = validate_binding(body.adapter.name, body.adapter.settings)
+        asset.adapter_settings = validate_binding(
+            body.adapter.name, body.adapter.settings, (adapter_config or {}).get(body.adapter.name)
+        )
         asset.adapter = body.adapter.name
     if body.params is not None:
         merged = {**asset.params, **body.params}

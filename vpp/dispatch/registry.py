@@ -10,7 +10,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from vpp.kit.errors import Problem, validation_problem
-from vpp.ports import ADAPTER_ENTRY_POINTS, AssetAdapter
+from vpp.ports import ADAPTER_ENTRY_POINTS, AssetAdapter, SystemClock
 
 
 def available_adapters() -> list[str]:
@@ -30,8 +30,11 @@ def adapter_class(name: str) -> type[AssetAdapter]:
     return cls
 
 
-def validate_binding(name: str, settings: Mapping[str, Any]) -> dict[str, Any]:
-    """The binding's settings as the adapter validated them; 422 naming the field if not."""
+def validate_binding(
+    name: str, settings: Mapping[str, Any], config: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """The binding's settings as the adapter, configured with ``config`` (the service's
+    adapter-wide configuration for it), validated them; 422 naming the field if not."""
     try:
         cls = adapter_class(name)
     except KeyError:
@@ -44,7 +47,7 @@ def validate_binding(name: str, settings: Mapping[str, Any]) -> dict[str, Any]:
             ],
         ) from None
     try:
-        return cls.validate_settings(settings)
+        return cls(SystemClock(), config or {}).validate_binding(settings)
     except ValidationError as exc:
         problem = validation_problem(exc.errors())
         for item in problem.errors:

@@ -20,9 +20,11 @@ day-ahead forecast is issued: every day up to d-2 and the first `known_intervals
 - ``intercept``.
 
 β is fitted by exponentially weighted ridge regression (half-life `half_life_days`) on
-every complete past day, shrunk towards a prior β0 (half ``wd4_s``, half ``cls10_s``: a
-plain similar-day average) so that an asset with little history forecasts like the
-settlement baselines rather than like zero. Because fitting only needs the per-day sums
+every complete past day, with a light penalty (`prior_weight_days`) towards a prior β0
+(half ``wd4_s``, half ``cls10_s``: a plain similar-day average) rather than towards zero,
+which keeps the solve well posed when features are collinear (a perfectly weekly load) and
+is the forecast itself for assets with less than `min_history_days` of history
+(confidence LOW). Because fitting only needs the per-day sums
 FᵀF and Fᵀy, refitting for each new day is an update, and a walk-forward over a whole
 year (the backtest) costs one small solve per asset and day.
 
@@ -57,7 +59,14 @@ from vpp.forecast.calendar import (
     market_days,
     to_day_matrix,
 )
-from vpp.forecast.quality import BoolArray, Confidence, assess_history
+from vpp.forecast.quality import (
+    BoolArray,
+    CleaningRules,
+    Confidence,
+    QualityReport,
+    assess_history,
+    clean_series,
+)
 
 FEATURES: tuple[str, ...] = (
     "wd1_s",
@@ -245,43 +254,31 @@ def _previous_same(key: IntArray, rows: IntArray, min_lag: int, n: int) -> IntAr
     return out
 
 
-@dataclass(frozen=True)
-class _Padded:
-    """values split into zero-filled values and a presence mask, each with an extra zero row.
+def _lag_means(values: FloatArray, index: IntArray, counts: Sequence[int]) -> dict[int, FloatArray]:
+    """NaN-aware means over the first c lagged days for each c in counts: (A, rows, 96) each.
 
-    Index -1 (no such lagged day) then reads the zero row: absent, without a branch.
+    index[r, j] is the j-th lagged day of row r, -1 if there is none.
     """
-
-    filled: FloatArray
-    present: FloatArray
-
-    @classmethod
-    def of(cls, values: FloatArray) -> _Padded:
-        finite = np.isfinite(values)
-        zero = np.zeros((values.shape[0], 1, values.shape[2]))
-        return cls(
-            np.concatenate([np.where(finite, values, 0.0), zero], axis=1),
-            np.concatenate([finite.astype(np.float64), zero], axis=1),
-        )
-
-
-def _lag_means(padded: _Padded, index: IntArray, counts: Sequence[int]) -> dict[int, FloatArray]:
-    """NaN-aware means over the first c lagged days for each c in counts: (A, rows, 96) each."""
-    total = np.zeros((padded.filled.shape[0], index.shape[0], _K))
+    total = np.zeros((values.shape[0], index.shape[0], _K))
     number = np.zeros_like(total)
     out: dict[int, FloatArray] = {}
     for j in range(max(counts)):
-        total += padded.filled[:, index[:, j], :]
-        number += padded.present[:, index[:, j], :]
+        idx = index[:, j]
+        lag = values[:, np.maximum(idx, 0), :]
+        ok = np.isfinite(lag)
+        if (idx < 0).any():
+            ok &= (idx >= 0)[None, :, None]
+        total += np.where(ok, lag, 0.0)
+        number += ok
         if j + 1 in counts:
             with np.errstate(invalid="ignore", divide="ignore"):
                 out[j + 1] = np.where(number > 0, total / number, np.nan)
     return out
 
 
-def _expected(padded: _Padded, classes: IntArray, rows: IntArray) -> FloatArray:
+def _expected(values: FloatArray, classes: IntArray, rows: IntArray) -> FloatArray:
     """Each row's own similar-day expectation: mean of its last 10 same-class days (A, rows, 96)."""
-    return _lag_means(padded, _previous_same(classes, rows, 1, 10), [10])[10]
+    return _lag_means(values, _previous_same(classes, rows, 1, 10), [10])[10]
 
 
 def _gather(values: FloatArray, index: IntArray) -> FloatArray:
@@ -310,17 +307,16 @@ def _features(
     min_lag = config.min_lag
     n_assets = values.shape[0]
     out = np.empty((n_assets, rows.size, _N_FEATURES, _K))
-    padded = _Padded.of(values)
 
     same_type = _previous_same(types, rows, min_lag, 8)
-    wd = _lag_means(padded, same_type, [4, 8])
+    wd = _lag_means(values, same_type, [4, 8])
     last_wd = _gather(values, same_type[:, 0])
     out[:, :, 0] = _smooth(last_wd, 1)
     out[:, :, 1] = _smooth(_gather(values, same_type[:, 1]), 1)
     out[:, :, 2] = _smooth(wd[4], 1)
     out[:, :, 3] = _smooth(wd[8], 2)
     out[:, :, 4] = last_wd
-    cls = _lag_means(padded, _previous_same(classes, rows, min_lag, 20), [5, 10, 20])
+    cls = _lag_means(values, _previous_same(classes, rows, min_lag, 20), [5, 10, 20])
     out[:, :, 5] = _smooth(cls[5], 1)
     out[:, :, 6] = _smooth(cls[10], 1)
     out[:, :, 7] = _smooth(cls[20], 2)
@@ -336,7 +332,7 @@ def _features(
         out[:, :, :_LEVEL_FEATURES] = np.where(present, levels, fill)
 
     recent = rows - min_lag
-    anomaly = _gather(values, recent) - _expected(padded, classes, np.maximum(recent, 0))
+    anomaly = _gather(values, recent) - _expected(values, classes, np.maximum(recent, 0))
     out[:, :, 8] = _mean_over_intervals(anomaly)
     out[:, :, 9] = np.nan_to_num(_smooth(anomaly, 4), nan=0.0)
     out[:, :, 10] = 0.0
@@ -345,7 +341,7 @@ def _features(
         previous = rows - 1
         morning = (
             _gather(values, previous)[..., known]
-            - _expected(padded, classes, np.maximum(previous, 0))[..., known]
+            - _expected(values, classes, np.maximum(previous, 0))[..., known]
         )
         out[:, :, 10] = _mean_over_intervals(morning)
     out[:, :, 11] = 1.0
@@ -614,23 +610,16 @@ def intraday_correction(
 
 
 def _window_history(
-    history: LoadHistory, day: date, config: LoadModelConfig, lookback_days: int | None = None
+    history: LoadHistory, day: date, config: LoadModelConfig
 ) -> tuple[list[date], FloatArray]:
-    """Days and values through `day` (its row all NaN), d-1 cut at the issue time.
-
-    With `lookback_days`, only that many days before `day` are kept (prediction needs no
-    more than its features read).
-    """
+    """Days and values through `day` (its row all NaN), d-1 cut at the issue time."""
     first = history.days[0]
-    if lookback_days is not None:
-        first = max(first, day - timedelta(days=lookback_days))
     n = (day - first).days + 1
     if n <= 0:
         raise ValueError("the day to forecast is before the history starts")
-    offset = (first - history.days[0]).days
     values = np.full((len(history.asset_ids), n, _K), np.nan)
-    keep = max(0, min(n - 1, len(history.days) - offset))
-    values[:, :keep] = history.power_kw[:, offset : offset + keep]
+    keep = min(n - 1, len(history.days))
+    values[:, :keep] = history.power_kw[:, :keep]
     if n >= 2 and config.known_intervals < _K:
         values[:, -2, config.known_intervals :] = np.nan
     return market_days(first, day), values
@@ -643,7 +632,7 @@ def fit_load_model(
     *,
     holidays: frozenset[date] = frozenset(),
     extra_workdays: frozenset[date] = frozenset(),
-    chunk_assets: int = 256,
+    chunk_assets: int = 64,
 ) -> LoadModel:
     """Fit the load model to forecast market day `day` from `history` (kW, cleaned).
 
@@ -723,6 +712,26 @@ def _fallback_band(values: FloatArray, config: LoadModelConfig) -> tuple[FloatAr
     return np.stack([sigma, sigma]), z
 
 
+def _prediction_view(history: LoadHistory, day: date) -> tuple[FloatArray, date]:
+    """The history rows that forecasting `day` reads (up to d-1), and the first one's date.
+
+    A view (no copy) when the history reaches d-1; padded with NaN days when it ends
+    earlier. Rows beyond the issue time are never read by `_features` for the target row
+    (only rows <= d-2 and d-1's first `known_intervals`), so nothing needs masking.
+    """
+    first = max(history.days[0], day - timedelta(days=_PREDICT_LOOKBACK_DAYS))
+    offset = (first - history.days[0]).days
+    n = (day - first).days  # rows first .. d-1
+    if n <= 0:
+        raise ValueError("the day to forecast must come after the history starts")
+    if offset + n <= len(history.days):
+        return history.power_kw[:, offset : offset + n], first
+    padded = np.full((len(history.asset_ids), n, _K), np.nan)
+    have = len(history.days) - offset
+    padded[:, :have] = history.power_kw[:, offset:]
+    return padded, first
+
+
 def predict_day_ahead(model: LoadModel, history: LoadHistory) -> LoadForecast:
     """Apply a fitted model to `history` (same assets, kW) for `model.day`.
 
@@ -732,9 +741,10 @@ def predict_day_ahead(model: LoadModel, history: LoadHistory) -> LoadForecast:
     if history.asset_ids != model.asset_ids:
         raise ValueError("history and model must list the same assets in the same order")
     config = model.config
-    days, values = _window_history(history, model.day, config, _PREDICT_LOOKBACK_DAYS)
+    values, first = _prediction_view(history, model.day)
+    days = market_days(first, model.day)
     types = day_types(days, model.holidays, model.extra_workdays)
-    row = np.array([values.shape[1] - 1], dtype=np.int64)
+    row = np.array([len(days) - 1], dtype=np.int64)
     feats = _features(values, types, row, config)[:, 0]  # (A, F, 96)
     mean = np.einsum("afk,af->ak", feats, model.coefficients)
     rest = int(day_classes(types[-1:])[0] != DayClass.WORKDAY)
@@ -766,6 +776,38 @@ def forecast_day_ahead(
     """Fit and predict in one call: the day-ahead forecast of market day `day` (kW)."""
     model = fit_load_model(history, day, config, holidays=holidays, extra_workdays=extra_workdays)
     return predict_day_ahead(model, history)
+
+
+def forecast_from_telemetry(
+    telemetry: Mapping[str, pd.Series],
+    day: date,
+    config: LoadModelConfig = LoadModelConfig(),
+    *,
+    holidays: frozenset[date] = frozenset(),
+    extra_workdays: frozenset[date] = frozenset(),
+    rules: CleaningRules | None = None,
+    history_days: int = 200,
+) -> tuple[LoadForecast, dict[str, QualityReport]]:
+    """Clean raw telemetry per asset (kW, aware index), then forecast market day `day`.
+
+    Returns the forecast and each asset's `QualityReport`. Cleaning never invents long
+    stretches (`vpp.forecast.quality`), so an asset with too little clean history comes
+    back with confidence LOW (fallback, wide band) or NONE (NaN) rather than a confident
+    number. Only the last `history_days` days before `day` are used.
+    """
+    first = day - timedelta(days=history_days)
+    last = day - timedelta(days=1)
+    cleaned: dict[str, pd.Series] = {}
+    reports: dict[str, QualityReport] = {}
+    for asset, series in telemetry.items():
+        result = clean_series(series, rules or CleaningRules())
+        cleaned[asset] = result.series
+        reports[asset] = result.report
+    history = LoadHistory.from_series(cleaned, first, last)
+    forecast = forecast_day_ahead(
+        history, day, config, holidays=holidays, extra_workdays=extra_workdays
+    )
+    return forecast, reports
 
 
 def update_intraday(
