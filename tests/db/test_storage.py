@@ -54,14 +54,19 @@ def test_times_round_trip_as_aware_utc(session: Session) -> None:
     a = uuid.uuid4()
     beijing = timezone(timedelta(hours=8))
     local = datetime(2026, 11, 25, 8, 0, 0, 123456, tzinfo=beijing)
-    insert_readings(session, [(a, local, 5.0, 0.5, 12.5, "online", "estimated")])
-    (stored,) = read_range(session, a, T0 - timedelta(days=1), T0 + timedelta(days=1), 10)
+    awkward = "fault\tcode\\7\nreset"  # tab, backslash, newline
+    insert_readings(
+        session,
+        [(a, local, 5.0, 0.5, 12.5, awkward, "estimated"), (a, T0, 1e-7, None, None, None, "good")],
+    )
+    tiny, stored = read_range(session, a, T0 - timedelta(days=1), T0 + timedelta(days=1), 10)
     assert stored.ts == local
     assert stored.ts.utcoffset() == timedelta(0)
+    assert (tiny.power_kw, tiny.soc, tiny.status) == (1e-7, None, None)
     assert (stored.soc, stored.energy_kwh, stored.status, stored.quality) == (
         0.5,
         12.5,
-        "online",
+        awkward,
         "estimated",
     )
 
