@@ -148,6 +148,11 @@ def build_parser() -> argparse.ArgumentParser:
     krevoke.add_argument("key_id")
     krevoke.set_defaults(func=cmd_keys_revoke)
 
+    sub.add_parser(
+        "backtest",
+        help="replay measured load profiles and score the forecasts (see vpp backtest --help)",
+    )
+
     demo = sub.add_parser("demo", help="migrate, seed a simulated Gansu park and serve it")
     demo.add_argument("--host", default="127.0.0.1")
     demo.add_argument("--port", type=int, default=8000)
@@ -157,7 +162,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    words = list(sys.argv[1:] if argv is None else argv)
+    if words[:1] == ["backtest"]:
+        # The backtest has its own options and --help; hand it everything after its name.
+        from vpp.forecast import backtest
+
+        return int(backtest.main(words[1:]))
+    args = build_parser().parse_args(words)
     from vpp.kit.errors import Problem
 
     try:

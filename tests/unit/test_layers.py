@@ -20,6 +20,7 @@ IO_LIBRARIES = (
 )
 PURE_PACKAGES = {
     "vpp/domain": ("vpp.domain",),
+    "vpp/forecast": ("vpp.domain", "vpp.forecast"),
 }
 
 

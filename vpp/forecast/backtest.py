@@ -106,7 +106,7 @@ class BacktestResult:
     def table(self) -> str:
         """The scores as a fixed-width text table."""
         head = (
-            f"{'method':<32}{'horizon':<14}{'MAE kW':>9}{'nMAE':>8}{'NRMSE':>8}"
+            f"{'method':<32}{'horizon':<14}{'MAE':>9}{'nMAE':>8}{'NRMSE':>8}"
             f"{'pooled':>8}{'bias':>8}{'pinball':>9}{'P10-P90':>9}"
         )
         lines = [head, "-" * len(head)]
