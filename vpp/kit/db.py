@@ -26,21 +26,23 @@ def create_db_engine(url: str, **kwargs: Any) -> Engine:
     switch it off and emit BEGIN ourselves (the SQLAlchemy documented recipe).
     """
     parsed = normalise_url(url)
+    # As many kept connections as the API has worker threads (40), plus room for the
+    # delivery engine: a thread never waits for a connection another holds, and none
+    # is opened and closed per request.
+    kwargs.setdefault("pool_size", 40)
+    kwargs.setdefault("max_overflow", 10)
     if parsed.get_backend_name() != "sqlite":
         kwargs.setdefault("pool_pre_ping", True)
-        # At least as many connections as the API has worker threads (40) plus the
-        # delivery engine, so a thread never waits for a connection another holds.
-        kwargs.setdefault("pool_size", 20)
-        kwargs.setdefault("max_overflow", 30)
         return create_engine(parsed, **kwargs)
 
     database = parsed.database
     if database and database != ":memory:":
         Path(database).parent.mkdir(parents=True, exist_ok=True)
     kwargs.setdefault("connect_args", {"check_same_thread": False, "timeout": 30})
-    if database and database != ":memory:":
-        kwargs.setdefault("pool_size", 20)
-        kwargs.setdefault("max_overflow", 30)
+    in_memory = not database or database == ":memory:"
+    if in_memory:
+        for option in ("pool_size", "max_overflow"):
+            kwargs.pop(option)
     engine = create_engine(parsed, **kwargs)
 
     @event.listens_for(engine, "connect")
@@ -48,10 +50,18 @@ def create_db_engine(url: str, **kwargs: Any) -> Engine:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA foreign_keys=ON")
-        if database and database != ":memory:":
-            cursor.execute("PRAGMA journal_mode=WAL")
+        if not in_memory:
             cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
+
+    if not in_memory:
+        # WAL is a property of the database file: set once here, not on every new
+        # connection (asking takes a lock each time).
+        raw = engine.raw_connection()
+        try:
+            raw.cursor().execute("PRAGMA journal_mode=WAL")
+        finally:
+            raw.close()
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
