@@ -22,6 +22,7 @@ from vpp.config import Settings
 from vpp.dispatch.api import router as dispatch_router
 from vpp.dispatch.engine import DeliveryEngine
 from vpp.dispatch.registry import adapter_class
+from vpp.forecasts.api import router as forecasts_router
 from vpp.kit.auth import KeyCache, RateLimiter
 from vpp.kit.db import create_db_engine, for_writing, make_sessionmaker
 from vpp.kit.errors import Problem, install_error_handlers, problem_response
@@ -161,6 +162,12 @@ def create_app(
 
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     app.include_router(_ops_router())
-    for router in (accounts_router, assets_router, telemetry_router, dispatch_router):
+    for router in (
+        accounts_router,
+        assets_router,
+        telemetry_router,
+        dispatch_router,
+        forecasts_router,
+    ):
         app.include_router(router, prefix="/v1")
     return app

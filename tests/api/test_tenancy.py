@@ -64,6 +64,8 @@ ROUTES = [
         lambda o: {"readings": [{"asset_id": o["asset"], "ts": READING_TS, "power_kw": 1.0}]},
     ),
     Route("GET", "/v1/pool/summary", OPS),
+    Route("GET", "/v1/assets/{asset}/forecast", EO, params={"day": "2026-11-25"}),
+    Route("GET", "/v1/pool/flexibility", OPS, params={"day": "2026-11-25"}),
     Route("GET", "/v1/commands", EO),
     Route("GET", "/v1/commands/{command}", EO),
     Route("POST", "/v1/assets/{asset}/setpoints", OPS, lambda o: {"power_kw": 10.0}),
