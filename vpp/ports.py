@@ -134,6 +134,9 @@ class AssetAdapter(ABC):
 
     name: ClassVar[str]
     settings_model: ClassVar[type[BindingSettings]] = BindingSettings
+    commands_carry_settings: ClassVar[bool] = True
+    """Whether ``SetpointCommand.settings`` must hold the binding (False for adapters
+    that keep what ``bind_asset`` taught them, which spares the engine a look-up)."""
 
     def __init__(self, clock: Clock, config: Mapping[str, Any] | None = None) -> None:
         self.clock = clock

@@ -40,6 +40,7 @@ class SimulatedAdapter(AssetAdapter):
 
     name = "simulated"
     settings_model = SimulatedSettings
+    commands_carry_settings = False
 
     def __init__(self, clock: Clock, config: Mapping[str, Any] | None = None) -> None:
         super().__init__(clock, config)

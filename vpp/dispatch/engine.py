@@ -13,7 +13,7 @@ import logging
 import random
 import time
 import uuid
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -177,7 +177,12 @@ class DeliveryEngine:
 
     def _claim(self, session: Session, now: datetime) -> list[repository.Claimed]:
         return repository.claim_due(
-            session, now, self.batch_size, list(self.adapters), timedelta(seconds=self.lease_s)
+            session,
+            now,
+            self.batch_size,
+            list(self.adapters),
+            timedelta(seconds=self.lease_s),
+            with_settings=[n for n, a in self.adapters.items() if a.commands_carry_settings],
         )
 
     async def _deliver(
@@ -215,8 +220,9 @@ class DeliveryEngine:
             groups[(outcome.status, outcome.detail)].append(outcome.command_id)
         for (status, detail), ids in groups.items():
             report.outcomes[status.value] += len(ids)
-            for command_id in ids:
-                self.metrics.commands.labels(adapters_of[command_id], status.value).inc()
+            per_adapter = Counter(adapters_of[command_id] for command_id in ids)
+            for adapter, count in per_adapter.items():
+                self.metrics.commands.labels(adapter, status.value).inc(count)
             if status in (DeliveryStatus.RETRY, DeliveryStatus.SENT):
                 # Not final: the next attempt follows the backoff unless an ack comes first.
                 next_attempt = {

@@ -51,7 +51,12 @@ def _id_in(session: Session, column: Any, ids: Sequence[uuid.UUID]) -> ColumnEle
 
 
 def claim_due(
-    session: Session, now: datetime, limit: int, adapters: Sequence[str], lease: timedelta
+    session: Session,
+    now: datetime,
+    limit: int,
+    adapters: Sequence[str],
+    lease: timedelta,
+    with_settings: Sequence[str] | None = None,
 ) -> list[Claimed]:
     """Take up to ``limit`` open, unexpired commands of ``adapters`` whose attempt is due.
 
@@ -60,6 +65,7 @@ def claim_due(
     ``now + lease``, so no other sender takes the commands while this one delivers them
     (on SQLite, whose writers are serialised anyway, without the locking clause). The
     caller records each outcome, which sets the real next attempt (``schedule_retry``).
+    Bindings are looked up for the commands of ``with_settings`` (default: all).
     """
     c = _COMMANDS.c
     due = (
@@ -84,7 +90,8 @@ def claim_due(
         )
     ).all()
     settings: dict[uuid.UUID, dict[str, Any]] = {}
-    asset_ids = list({row.asset_id for row in rows})
+    wanted = set(adapters if with_settings is None else with_settings)
+    asset_ids = list({row.asset_id for row in rows if row.adapter in wanted})
     for chunk in _chunks(asset_ids):
         stmt = select(Asset.id, Asset.adapter_settings).where(_id_in(session, Asset.id, chunk))
         settings.update((row.id, row.adapter_settings) for row in session.execute(stmt))
@@ -97,7 +104,7 @@ def claim_due(
                 row.power_kw,
                 row.expires_at,
                 row.attempts,
-                settings[row.asset_id],
+                settings.get(row.asset_id, {}),
             ),
             row.adapter,
         )
