@@ -1,44 +1,21 @@
-"""Sun elevation from date, time and place (NOAA's low-precision formulae, ~0.1 deg)."""
+"""The sun for the simulated park: its elevation, and the clear-sky share of peak output."""
 
 from __future__ import annotations
 
 import math
 from datetime import UTC, datetime
 
+import pandas as pd
+
+from vpp.forecast.pv import Site, solar_position
+
 
 def sun_elevation_deg(when: datetime, latitude_deg: float, longitude_deg: float) -> float:
-    """Elevation of the sun's centre above the horizon, degrees (negative at night).
-
-    Uses the fractional-year series of the NOAA Global Monitoring Laboratory's
-    "General Solar Position Calculations" for declination and the equation of time.
-    """
-    t = when.astimezone(UTC)
-    day_of_year = t.timetuple().tm_yday
-    hours = t.hour + t.minute / 60 + t.second / 3600
-    gamma = 2 * math.pi / 365 * (day_of_year - 1 + (hours - 12) / 24)
-    eq_time_min = 229.18 * (
-        0.000075
-        + 0.001868 * math.cos(gamma)
-        - 0.032077 * math.sin(gamma)
-        - 0.014615 * math.cos(2 * gamma)
-        - 0.040849 * math.sin(2 * gamma)
-    )
-    declination = (
-        0.006918
-        - 0.399912 * math.cos(gamma)
-        + 0.070257 * math.sin(gamma)
-        - 0.006758 * math.cos(2 * gamma)
-        + 0.000907 * math.sin(2 * gamma)
-        - 0.002697 * math.cos(3 * gamma)
-        + 0.00148 * math.sin(3 * gamma)
-    )
-    true_solar_min = hours * 60 + eq_time_min + 4 * longitude_deg
-    hour_angle = math.radians(true_solar_min / 4 - 180)
-    lat = math.radians(latitude_deg)
-    cos_zenith = math.sin(lat) * math.sin(declination) + math.cos(lat) * math.cos(
-        declination
-    ) * math.cos(hour_angle)
-    return math.degrees(math.asin(max(-1.0, min(1.0, cos_zenith))))
+    """Elevation of the sun's centre above the horizon, degrees (negative at night), from
+    the forecast's NOAA solar-position model (one model of the sun for the whole service)."""
+    site = Site(latitude_deg=latitude_deg, longitude_deg=longitude_deg)
+    position = solar_position(pd.DatetimeIndex([when.astimezone(UTC)]), site)
+    return float(position["elevation_deg"].iloc[0])
 
 
 def clear_sky_fraction(elevation_deg: float) -> float:
