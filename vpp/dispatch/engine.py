@@ -17,7 +17,7 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from anyio import to_thread
 from sqlalchemy import select
@@ -301,7 +301,3 @@ class _EngineSink:
     async def acknowledged(self, acks: Sequence[Acknowledgement]) -> None:
         if acks:
             await self.engine.acknowledged(self.adapter, acks)
-
-
-def describe(report: RoundReport) -> dict[str, Any]:
-    return {"claimed": report.claimed, "expired": report.expired, **dict(report.outcomes)}

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -95,13 +94,3 @@ def writing(session: Session) -> Session:
 def make_sessionmaker(bind: Any, **kwargs: Any) -> sessionmaker[Session]:
     """Sessions that keep loaded objects usable after commit (we return them as JSON)."""
     return sessionmaker(bind=bind, expire_on_commit=False, **kwargs)
-
-
-def session_scope(factory: sessionmaker[Session]) -> Iterator[Session]:
-    """Yield a session that is rolled back unless its owner committed."""
-    session = factory()
-    try:
-        yield session
-    finally:
-        session.rollback()
-        session.close()
