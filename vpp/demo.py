@@ -3,7 +3,7 @@
 The park is modelled on a zero-carbon economic-technological development zone in the
 Hexi corridor (about 39 N, 100.5 E): green hydrogen, chemicals, building materials,
 a data centre, logistics with an EV fleet, and rooftop PV. Each asset is bound to
-the simulated adapter; two days of history are replayed from the same device physics
+the simulated adapter; four weeks of history are replayed from the same device physics
 so the API has data from the first start, and the running service then steps the
 devices, stores their telemetry and applies setpoints.
 """
@@ -235,7 +235,7 @@ PARK: tuple[DemoEnterprise, ...] = (
 )
 
 
-def seed_park(session: Session, *, history_days: int = 2, seed: int = 7) -> list[Account]:
+def seed_park(session: Session, *, history_days: int = 28, seed: int = 7) -> list[Account]:
     """Create the park's enterprises, sites and assets (once) with telemetry history."""
     existing = session.execute(select(Account).where(Account.kind == "enterprise")).scalars().all()
     if existing:

@@ -46,7 +46,7 @@ def _history(session: Session, asset: Asset, day: date) -> pd.Series:
 
 
 def _number(value: float) -> float | None:
-    return None if math.isnan(value) else round(float(value), 3)
+    return None if math.isnan(value) else round(float(value), 3) + 0.0  # no -0.0
 
 
 def forecast_asset(session: Session, asset: Asset, day: date) -> tuple[AssetForecast, FlexEnvelope]:
