@@ -8,7 +8,7 @@ import socket
 import struct
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
 from typing import Any, cast
 
@@ -21,11 +21,10 @@ from pymodbus.simulator import DataType as SimType
 from pymodbus.simulator import SimData, SimDevice
 
 from adapters.modbus import ModbusAdapter, ModbusBindingSettings
+from tests.adapters.sinks import RecordingSink
 from vpp.domain.commands import (
-    Acknowledgement,
     DeliveryStatus,
     SetpointCommand,
-    TelemetryPoint,
 )
 from vpp.ports import SystemClock
 
@@ -143,39 +142,6 @@ class SimulatedInverter:
         if self._server is not None:
             await self._server.shutdown()  # type: ignore[no-untyped-call]  # pymodbus
             self._server = None
-
-
-class RecordingSink:
-    def __init__(self) -> None:
-        self.readings: list[TelemetryPoint] = []
-        self.acks: list[Acknowledgement] = []
-        self._changed = asyncio.Condition()
-
-    async def telemetry(self, readings: Sequence[TelemetryPoint]) -> None:
-        async with self._changed:
-            self.readings.extend(readings)
-            self._changed.notify_all()
-
-    async def acknowledged(self, acks: Sequence[Acknowledgement]) -> None:
-        self.acks.extend(acks)
-
-    async def next_reading(
-        self, asset_id: uuid.UUID, where: Callable[[TelemetryPoint], bool] = lambda _: True
-    ) -> TelemetryPoint:
-        """The first reading of ``asset_id`` from now on that satisfies ``where``."""
-        start = len(self.readings)
-
-        def found() -> TelemetryPoint | None:
-            return next(
-                (r for r in self.readings[start:] if r.asset_id == asset_id and where(r)), None
-            )
-
-        with anyio.fail_after(5):
-            async with self._changed:
-                await self._changed.wait_for(lambda: found() is not None)
-        reading = found()
-        assert reading is not None
-        return reading
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -26,7 +26,8 @@ from adapters.ocpp.lib import (
     enums16,
     on,
 )
-from vpp.domain.commands import Acknowledgement, DeliveryStatus, SetpointCommand, TelemetryPoint
+from tests.adapters.sinks import RecordingSink
+from vpp.domain.commands import DeliveryStatus, SetpointCommand
 from vpp.ports import SystemClock
 
 CALL_TIMEOUT_S = 0.5
@@ -35,44 +36,6 @@ CALL_TIMEOUT_S = 0.5
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
-
-
-class RecordingSink:
-    def __init__(self) -> None:
-        self.readings: list[TelemetryPoint] = []
-        self.acks: list[Acknowledgement] = []
-        self._changed = asyncio.Condition()
-
-    async def telemetry(self, readings: Sequence[TelemetryPoint]) -> None:
-        async with self._changed:
-            self.readings.extend(readings)
-            self._changed.notify_all()
-
-    async def acknowledged(self, acks: Sequence[Acknowledgement]) -> None:
-        self.acks.extend(acks)
-
-    def mark(self) -> int:
-        return len(self.readings)
-
-    async def reading(
-        self,
-        asset_id: uuid.UUID,
-        since: int,
-        where: Callable[[TelemetryPoint], bool] = lambda _: True,
-    ) -> TelemetryPoint:
-        """The first reading of ``asset_id`` after index ``since`` that satisfies ``where``."""
-
-        def found() -> TelemetryPoint | None:
-            return next(
-                (r for r in self.readings[since:] if r.asset_id == asset_id and where(r)), None
-            )
-
-        with anyio.fail_after(5):
-            async with self._changed:
-                await self._changed.wait_for(lambda: found() is not None)
-        reading = found()
-        assert reading is not None
-        return reading
 
 
 class SimulatedCharger(ChargePoint16):
