@@ -13,7 +13,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar, Protocol, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
@@ -104,6 +104,9 @@ class BindingSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+B = TypeVar("B", bound=BaseModel)
+
+
 @dataclass(frozen=True)
 class BoundAsset:
     """An asset as an adapter learns it: its kind and physical parameters (for
@@ -192,3 +195,14 @@ def counts_of(counters: object) -> dict[str, int]:
         elif isinstance(value, Mapping):
             out.update({f"{name}.{key}": int(count) for key, count in value.items()})
     return out
+
+
+def command_binding(
+    model: type[B], command: SetpointCommand, bound: Mapping[uuid.UUID, B]
+) -> B | None:
+    """The binding a command is delivered under: the settings it carries if any, else
+    what ``bind`` taught the adapter (None if neither). Raises pydantic's
+    ValidationError for carried settings that do not fit ``model``."""
+    if command.settings:
+        return model.model_validate(command.settings)
+    return bound.get(command.asset_id)

@@ -38,7 +38,15 @@ from adapters.modbus.registers import (
     slice_point,
 )
 from vpp.domain.commands import DeliveryOutcome, DeliveryStatus, SetpointCommand, TelemetryPoint
-from vpp.ports import AdapterHealth, AdapterSink, AssetAdapter, BindingSettings, Clock, counts_of
+from vpp.ports import (
+    AdapterHealth,
+    AdapterSink,
+    AssetAdapter,
+    BindingSettings,
+    Clock,
+    command_binding,
+    counts_of,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -262,11 +270,7 @@ class ModbusAdapter(AssetAdapter):
             return DeliveryOutcome(command.id, status, detail)
 
         try:
-            settings = (
-                ModbusBindingSettings.model_validate(command.settings)
-                if command.settings
-                else self._bindings.get(command.asset_id)
-            )
+            settings = command_binding(ModbusBindingSettings, command, self._bindings)
         except ValidationError as error:
             return outcome(DeliveryStatus.FAILED, f"invalid binding settings: {error}")
         if settings is None:

@@ -38,7 +38,15 @@ from adapters.ocpp.parse import (
     parse_status,
 )
 from vpp.domain.commands import DeliveryOutcome, DeliveryStatus, SetpointCommand, TelemetryPoint
-from vpp.ports import AdapterHealth, AdapterSink, AssetAdapter, BindingSettings, Clock, counts_of
+from vpp.ports import (
+    AdapterHealth,
+    AdapterSink,
+    AssetAdapter,
+    BindingSettings,
+    Clock,
+    command_binding,
+    counts_of,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -487,11 +495,7 @@ class OcppAdapter(AssetAdapter):
             return DeliveryOutcome(command.id, status, detail)
 
         try:
-            binding = (
-                OcppBindingSettings.model_validate(command.settings)
-                if command.settings
-                else self._bindings.get(command.asset_id)
-            )
+            binding = command_binding(OcppBindingSettings, command, self._bindings)
         except ValidationError as error:
             return outcome(DeliveryStatus.FAILED, f"invalid binding settings: {error}")
         if binding is None:
