@@ -171,17 +171,35 @@ def test_failed_write_releases_its_key(
     assert count(session, Asset) == 1
 
 
-def _claim(
-    session_factory: sessionmaker[Session], caller: Caller, key: str, age: timedelta
+def leave_claim(
+    client: TestClient,
+    session_factory: sessionmaker[Session],
+    caller: Caller,
+    key: str,
+    body: dict[str, Any],
+    age: timedelta = timedelta(0),
 ) -> None:
+    """Leave behind what a request with ``body`` holds while it runs (or after it died):
+    an unanswered claim of ``key``, ``age`` old. The request hash is taken from a real
+    request with the same body under another key."""
+    probe_key = f"probe-{key}"
+    assert (
+        client.post(
+            "/v1/sites", json=body, headers={**caller.headers, "Idempotency-Key": probe_key}
+        ).status_code
+        == 201
+    )
     with session_factory() as s:
+        probe = s.execute(
+            select(IdempotencyRecord).where(IdempotencyRecord.key == probe_key)
+        ).scalar_one()
         s.add(
             IdempotencyRecord(
                 account_id=caller.account_id,
                 key=key,
                 method="POST",
                 path="/v1/sites",
-                request_hash="0" * 64,
+                request_hash=probe.request_hash,
                 created_at=utcnow() - age,
             )
         )
@@ -192,52 +210,20 @@ def test_concurrent_duplicate_gets_409(
     client: TestClient, enterprise: Caller, session_factory: sessionmaker[Session], session: Session
 ) -> None:
     body = {"name": "Plant", "connection_point": "GS-1", "voltage_kv": 10}
-    headers = {**enterprise.headers, "Idempotency-Key": "in-flight"}
-    # What the first request leaves while it runs: a claim with the same request hash.
-    first = client.post(
-        "/v1/sites", json=body, headers={**enterprise.headers, "Idempotency-Key": "probe"}
+    leave_claim(client, session_factory, enterprise, "in-flight", body)
+    response = client.post(
+        "/v1/sites", json=body, headers={**enterprise.headers, "Idempotency-Key": "in-flight"}
     )
-    probe = session.execute(
-        select(IdempotencyRecord).where(IdempotencyRecord.key == "probe")
-    ).scalar_one()
-    with session_factory() as s:
-        s.add(
-            IdempotencyRecord(
-                account_id=enterprise.account_id,
-                key="in-flight",
-                method="POST",
-                path="/v1/sites",
-                request_hash=probe.request_hash,
-            )
-        )
-        s.commit()
-    response = client.post("/v1/sites", json=body, headers=headers)
     assert response.status_code == 409
     assert response.headers["retry-after"] == "1"
-    assert first.status_code == 201
-    assert count(session, Site) == 1
+    assert count(session, Site) == 1  # only the probe's site
 
 
 def test_stale_claim_is_taken_over(
     client: TestClient, enterprise: Caller, session_factory: sessionmaker[Session], session: Session
 ) -> None:
     body = {"name": "Plant", "connection_point": "GS-1", "voltage_kv": 10}
-    client.post("/v1/sites", json=body, headers={**enterprise.headers, "Idempotency-Key": "probe"})
-    probe = session.execute(
-        select(IdempotencyRecord).where(IdempotencyRecord.key == "probe")
-    ).scalar_one()
-    with session_factory() as s:
-        s.add(
-            IdempotencyRecord(
-                account_id=enterprise.account_id,
-                key="dead",
-                method="POST",
-                path="/v1/sites",
-                request_hash=probe.request_hash,
-                created_at=utcnow() - timedelta(hours=1),
-            )
-        )
-        s.commit()
+    leave_claim(client, session_factory, enterprise, "dead", body, age=timedelta(hours=1))
     response = client.post(
         "/v1/sites", json=body, headers={**enterprise.headers, "Idempotency-Key": "dead"}
     )
