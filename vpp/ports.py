@@ -12,14 +12,26 @@ import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, ClassVar, Protocol, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
 from vpp.domain.commands import Acknowledgement, DeliveryOutcome, SetpointCommand, TelemetryPoint
+from vpp.domain.market import (
+    Bid,
+    Clearing,
+    Demand,
+    Instruction,
+    IntervalScore,
+    MarketOutlook,
+    OfferLimits,
+    Receipt,
+    RuleViolation,
+)
 
 ADAPTER_ENTRY_POINTS = "vpp.adapters"
+MARKET_ENTRY_POINTS = "vpp.markets"
 
 
 class Clock(ABC):
@@ -206,3 +218,77 @@ def command_binding(
     if command.settings:
         return model.model_validate(command.settings)
     return bound.get(command.asset_id)
+
+
+class MarketPack(ABC):
+    """One market product's versioned rule set: validates bids, clears, scores delivery.
+
+    Packs live in ``market/`` and are found through the ``vpp.markets`` entry-point group,
+    so adding a province or a product is adding a pack. ``rules_model`` holds the
+    configurable numbers, each default citing the published rule it follows
+    (market-rules-china.md); ``rules`` overrides them.
+    """
+
+    product: ClassVar[str]
+    """Stable product name, e.g. ``peak_shaving.valley_fill``."""
+    version: ClassVar[str]
+    """Version of the rule set, e.g. ``gansu-2025.1``."""
+    rules_model: ClassVar[type[BaseModel]]
+
+    def __init__(self, rules: Mapping[str, Any] | None = None) -> None:
+        self.rules = self.rules_model.model_validate(dict(rules or {}))
+
+    @abstractmethod
+    def limits(self) -> OfferLimits:
+        """The numbers that shape an offer (side, resolution, floor, cap, step, ...)."""
+
+    def describe(self) -> dict[str, Any]:
+        """The pack as JSON-ready data: product, version and every rule's value."""
+        return {
+            "product": self.product,
+            "version": self.version,
+            "rules": self.rules.model_dump(mode="json"),
+        }
+
+    @abstractmethod
+    def gate_closure(self, day: date) -> datetime:
+        """The last moment (UTC) a bid for market day ``day`` is accepted."""
+
+    @abstractmethod
+    def validate(self, bid: Bid, now: datetime) -> list[RuleViolation]:
+        """Every rule the bid breaks (empty if it may be submitted at ``now``)."""
+
+    @abstractmethod
+    def clear(self, demand: Demand, bids: Sequence[Bid]) -> Clearing:
+        """Merit-order clearing of valid bids against the operator's demand."""
+
+    @abstractmethod
+    def score(
+        self,
+        awarded_kw: Sequence[float],
+        delivered_kw: Sequence[float],
+        price_cny_per_mwh: Sequence[float],
+    ) -> list[IntervalScore]:
+        """Payment and penalty per interval from the response rate (delivered/awarded)."""
+
+
+class MarketClient(ABC):
+    """How the service talks to an exchange: the simulated market or a real adapter."""
+
+    participant: str
+
+    @abstractmethod
+    async def outlook(self, product: str, day: date) -> MarketOutlook:
+        """Published demand and indicative prices for a product and day."""
+
+    @abstractmethod
+    async def submit(self, bid: Bid, idempotency_key: str) -> Receipt:
+        """Submit a bid; the same key returns the first receipt and changes nothing."""
+
+    @abstractmethod
+    async def clearing(self, product: str, day: date) -> Clearing | None:
+        """The cleared day with this participant's awards only; None before clearing."""
+
+    @abstractmethod
+    async def instructions(self, since: datetime) -> Sequence[Instruction]:
+        """Intraday instructions issued after ``since``, oldest first."""
