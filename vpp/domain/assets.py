@@ -75,6 +75,10 @@ def _optional_positive(obj: object, name: str) -> float | None:
     return None if getattr(obj, name) is None else _positive(obj, name)
 
 
+def _optional_non_negative(obj: object, name: str) -> float | None:
+    return None if getattr(obj, name) is None else _non_negative(obj, name)
+
+
 def _flag(obj: object, name: str) -> bool:
     value = getattr(obj, name)
     if not isinstance(value, bool):
@@ -133,7 +137,12 @@ class BatteryParams:
     ramp_kw_per_min: float | None = None
     """Largest power change per minute (kW/min, > 0); None = unlimited."""
 
+    activation_cost_cny_per_mwh: float | None = None
+    """What the enterprise declares one MWh of activated flexibility costs it (CNY/MWh,
+    >= 0): lost production, comfort, wear. None = the kind's default (`activation_cost_of`)."""
+
     def __post_init__(self) -> None:
+        _optional_non_negative(self, "activation_cost_cny_per_mwh")
         _positive(self, "capacity_kwh")
         _non_negative(self, "charge_power_kw")
         _non_negative(self, "discharge_power_kw")
@@ -184,7 +193,12 @@ class CurtailableLoadParams:
     ramp_kw_per_min: float | None = None
     """Largest power change per minute (kW/min, > 0); None = unlimited."""
 
+    activation_cost_cny_per_mwh: float | None = None
+    """What the enterprise declares one MWh of activated flexibility costs it (CNY/MWh,
+    >= 0): lost production, comfort, wear. None = the kind's default (`activation_cost_of`)."""
+
     def __post_init__(self) -> None:
+        _optional_non_negative(self, "activation_cost_cny_per_mwh")
         nominal = _non_negative(self, "nominal_kw")
         _at_most("min_kw", _non_negative(self, "min_kw"), "nominal_kw", nominal)
         if self.max_kw is None:
@@ -236,7 +250,12 @@ class ShiftableProcessParams:
     ramp_kw_per_min: float | None = None
     """Largest power change per minute (kW/min, > 0); None = unlimited."""
 
+    activation_cost_cny_per_mwh: float | None = None
+    """What the enterprise declares one MWh of activated flexibility costs it (CNY/MWh,
+    >= 0): lost production, comfort, wear. None = the kind's default (`activation_cost_of`)."""
+
     def __post_init__(self) -> None:
+        _optional_non_negative(self, "activation_cost_cny_per_mwh")
         try:
             object.__setattr__(self, "process", ProcessType(self.process))
         except ValueError:
@@ -293,7 +312,12 @@ class EvFleetParams:
     v2g: bool = False
     """Whether the chargers can discharge vehicles into the grid (vehicle-to-grid)."""
 
+    activation_cost_cny_per_mwh: float | None = None
+    """What the enterprise declares one MWh of activated flexibility costs it (CNY/MWh,
+    >= 0): lost production, comfort, wear. None = the kind's default (`activation_cost_of`)."""
+
     def __post_init__(self) -> None:
+        _optional_non_negative(self, "activation_cost_cny_per_mwh")
         count = self.charger_count
         if isinstance(count, bool) or not isinstance(count, int):
             raise InvalidParameterError("charger_count", "type", f"must be an int, got {count!r}")
@@ -350,7 +374,12 @@ class PvParams:
     azimuth_deg: float = 180.0
     """Panel azimuth clockwise from north (degrees, 0..360; 180 = south)."""
 
+    activation_cost_cny_per_mwh: float | None = None
+    """What the enterprise declares one MWh of activated flexibility costs it (CNY/MWh,
+    >= 0): lost production, comfort, wear. None = the kind's default (`activation_cost_of`)."""
+
     def __post_init__(self) -> None:
+        _optional_non_negative(self, "activation_cost_cny_per_mwh")
         peak = _positive(self, "peak_kw")
         if self.inverter_kw is None:
             object.__setattr__(self, "inverter_kw", peak)
@@ -395,6 +424,26 @@ PARAMS_BY_KIND: dict[AssetKind, type[AssetParams]] = {
         PvParams,
     )
 }
+
+
+# Default activation costs by kind (CNY/MWh of activated flexibility). Assumptions, not
+# published figures: battery wear ~ 0.03 CNY/kWh cycled; EV charging shifted within the
+# plug-in window costs little; a shiftable process pays for re-planning; curtailing a
+# load costs production or comfort; curtailing PV costs nothing beyond the lost energy,
+# which the optimiser already prices at the energy price.
+DEFAULT_ACTIVATION_COST_CNY_PER_MWH: dict[AssetKind, float] = {
+    AssetKind.BATTERY: 30.0,
+    AssetKind.EV_FLEET: 20.0,
+    AssetKind.SHIFTABLE_PROCESS: 60.0,
+    AssetKind.CURTAILABLE_LOAD: 150.0,
+    AssetKind.PV: 0.0,
+}
+
+
+def activation_cost_of(params: AssetParams) -> float:
+    """Declared activation cost of an asset (CNY/MWh), or its kind's default."""
+    declared = params.activation_cost_cny_per_mwh
+    return DEFAULT_ACTIVATION_COST_CNY_PER_MWH[params.kind] if declared is None else declared
 
 
 def flexibility_of(params: AssetParams) -> GeneralisedBattery:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date, timedelta
 
 import numpy as np
@@ -13,14 +14,17 @@ from sqlalchemy.orm import Session
 
 from vpp.assets import repository as assets_repository
 from vpp.assets.service import get_asset
-from vpp.domain.assets import PvParams, flexibility_of, parse_params
+from vpp.domain.assets import AssetParams, PvParams, flexibility_of, parse_params
+from vpp.domain.flexibility import GeneralisedBattery
 from vpp.domain.time import day_bounds_utc, interval_starts_utc
+from vpp.forecast.calendar import FloatArray
 from vpp.forecast.flexibility import (
     FlexEnvelope,
     deviation_bounds,
     envelope,
     pool_envelope,
     pv_curtailment_bounds,
+    robust_bounds,
 )
 from vpp.forecast.model import forecast_from_telemetry
 from vpp.forecast.pv import forecast_pv
@@ -49,7 +53,39 @@ def _number(value: float) -> float | None:
     return None if math.isnan(value) else round(float(value), 3) + 0.0  # no -0.0
 
 
-def forecast_asset(session: Session, asset: Asset, day: date) -> tuple[AssetForecast, FlexEnvelope]:
+@dataclass(frozen=True)
+class AssetOutlook:
+    """An asset's day-ahead forecast, unrounded: what bidding and the API both read."""
+
+    params: AssetParams
+    battery: GeneralisedBattery
+    mean_kw: FloatArray
+    """Expected net load per interval (kW); NaN without a forecast."""
+    bands_kw: FloatArray
+    """Net-load quantiles P10, P50, P90 per interval, shape (3, 96) (kW)."""
+    envelope: FlexEnvelope
+    """Flexibility around the median."""
+    method: str
+    confidence: Confidence
+    notes: tuple[str, ...]
+
+    def deviation_bounds(self, quantile: float) -> tuple[FloatArray, FloatArray]:
+        """Deviation bounds (lo, hi) in kW deliverable for any baseline between the
+        ``quantile`` and ``1 - quantile`` forecasts (0.5 = around the median, 0.1 = for
+        any baseline in the P10-P90 band); the operator's risk setting."""
+        low, high = (0, 2) if quantile < 0.5 else (1, 1)
+        if isinstance(self.params, PvParams):
+            generation = np.clip(-self.bands_kw[::-1], 0.0, None)  # net-load -> generation
+            return pv_curtailment_bounds(
+                generation[low], self.params.ac_capacity_kw, self.params.curtailable
+            )
+        fallback = self.battery.baseline_kw
+        base_low = np.where(np.isnan(self.bands_kw[low]), fallback, self.bands_kw[low])
+        base_high = np.where(np.isnan(self.bands_kw[high]), fallback, self.bands_kw[high])
+        return robust_bounds(self.battery, base_low, base_high)
+
+
+def outlook_of(session: Session, asset: Asset, day: date) -> AssetOutlook:
     """The asset's baseline band for ``day`` and the flexibility around its median."""
     params = parse_params(asset.kind, asset.params)
     battery = flexibility_of(params)
@@ -57,20 +93,38 @@ def forecast_asset(session: Session, asset: Asset, day: date) -> tuple[AssetFore
     if isinstance(params, PvParams):
         generation = history.clip(upper=0.0).abs() if not history.empty else None
         pv = forecast_pv(day, params, generation)
-        bands = -pv.quantile_kw[::-1]  # generation quantiles -> net-load quantiles
-        mean = pv.net_load_kw
-        env = envelope(
-            battery,
-            pv_curtailment_bounds(pv.generation_kw, params.ac_capacity_kw, params.curtailable),
+        return AssetOutlook(
+            params=params,
+            battery=battery,
+            mean_kw=pv.net_load_kw,
+            bands_kw=-pv.quantile_kw[::-1],  # generation quantiles -> net-load quantiles
+            envelope=envelope(
+                battery,
+                pv_curtailment_bounds(pv.generation_kw, params.ac_capacity_kw, params.curtailable),
+            ),
+            method="pv clear-sky x cloudiness",
+            confidence=Confidence(pv.cloudiness.confidence),
+            notes=(),
         )
-        method, confidence, notes = "pv clear-sky x cloudiness", pv.cloudiness.confidence, []
-    else:
-        forecast, reports = forecast_from_telemetry({str(asset.id): history}, day)
-        mean, bands = forecast.mean_kw[0], forecast.quantile_kw[0]
-        median = np.where(np.isnan(bands[1]), battery.baseline_kw, bands[1])
-        env = envelope(battery, deviation_bounds(battery, median))
-        method, confidence = forecast.method, forecast.confidence[0]
-        notes = list(reports[str(asset.id)].notes)
+    forecast, reports = forecast_from_telemetry({str(asset.id): history}, day)
+    bands = forecast.quantile_kw[0]
+    median = np.where(np.isnan(bands[1]), battery.baseline_kw, bands[1])
+    return AssetOutlook(
+        params=params,
+        battery=battery,
+        mean_kw=forecast.mean_kw[0],
+        bands_kw=bands,
+        envelope=envelope(battery, deviation_bounds(battery, median)),
+        method=forecast.method,
+        confidence=Confidence(forecast.confidence[0]),
+        notes=tuple(reports[str(asset.id)].notes),
+    )
+
+
+def forecast_asset(session: Session, asset: Asset, day: date) -> tuple[AssetForecast, FlexEnvelope]:
+    """The asset's forecast as the API shows it, and its envelope."""
+    outlook = outlook_of(session, asset, day)
+    mean, bands, env = outlook.mean_kw, outlook.bands_kw, outlook.envelope
     intervals = [
         IntervalForecast(
             start=start.to_pydatetime(),
@@ -86,9 +140,9 @@ def forecast_asset(session: Session, asset: Asset, day: date) -> tuple[AssetFore
     out = AssetForecast(
         asset_id=asset.id,
         day=day,
-        method=method,
-        confidence=Confidence(confidence).value,
-        quality_notes=notes,
+        method=outlook.method,
+        confidence=outlook.confidence.value,
+        quality_notes=list(outlook.notes),
         intervals=intervals,
     )
     return out, env

@@ -4,6 +4,7 @@ from vpp.models.accounts import ACCOUNT_KINDS, Account, ApiKey
 from vpp.models.assets import Asset, Site
 from vpp.models.audit import AuditEntry
 from vpp.models.base import Base, new_id, utcnow
+from vpp.models.bidding import AwardRow, BidAllocation, BidRow, JobRun
 from vpp.models.commands import CommandEvent, SetpointCommandRow
 from vpp.models.idempotency import IdempotencyRecord
 from vpp.models.telemetry import TelemetryReading
@@ -14,9 +15,13 @@ __all__ = [
     "ApiKey",
     "Asset",
     "AuditEntry",
+    "AwardRow",
     "Base",
+    "BidAllocation",
+    "BidRow",
     "CommandEvent",
     "IdempotencyRecord",
+    "JobRun",
     "SetpointCommandRow",
     "Site",
     "TelemetryReading",
