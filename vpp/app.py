@@ -18,6 +18,8 @@ from starlette.concurrency import run_in_threadpool
 from vpp import __version__
 from vpp.accounts.api import router as accounts_router
 from vpp.assets.api import router as assets_router
+from vpp.bidding.api import router as bidding_router
+from vpp.bidding.registry import load_packs, market_client
 from vpp.config import Settings
 from vpp.dispatch.api import router as dispatch_router
 from vpp.dispatch.engine import DeliveryEngine
@@ -28,7 +30,8 @@ from vpp.kit.db import create_db_engine, for_writing, make_sessionmaker
 from vpp.kit.errors import Problem, install_error_handlers, problem_response
 from vpp.kit.idempotency import Replay, replay_response
 from vpp.kit.metrics import Metrics, MetricsMiddleware
-from vpp.ports import AcceleratedClock, Clock, SystemClock
+from vpp.ports import AcceleratedClock, Clock, MarketClient, SystemClock
+from vpp.scheduler import MarketDay, start_scheduler
 from vpp.telemetry.api import router as telemetry_router
 
 DESCRIPTION = """\
@@ -111,20 +114,35 @@ async def run_dispatch(app: FastAPI) -> AsyncIterator[None]:
         await engine.stop()
 
 
+@asynccontextmanager
+async def run_scheduler(app: FastAPI) -> AsyncIterator[None]:
+    """Run the market-day jobs in this process for the app's lifetime, if enabled."""
+    if not app.state.settings.scheduler_enabled:
+        yield
+        return
+    scheduler = start_scheduler(MarketDay(app.state, app.state.write_sessionmaker))
+    try:
+        yield
+    finally:
+        scheduler.shutdown(wait=False)
+
+
 def create_app(
     settings: Settings | None = None,
     *,
     session_factory: sessionmaker[Session] | None = None,
     clock: Clock | None = None,
+    market: MarketClient | None = None,
 ) -> FastAPI:
     """Build the app. Without ``session_factory`` the lifespan opens (and closes) the
-    engine of ``settings.database_url``; tests pass a factory bound to their connection."""
+    engine of ``settings.database_url``; tests pass a factory bound to their connection.
+    ``market`` replaces the configured market client (``settings.market``)."""
     settings = settings or Settings()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if session_factory is not None:
-            async with run_dispatch(app):
+            async with run_dispatch(app), run_scheduler(app):
                 yield
             return
         tune_garbage_collector()
@@ -132,7 +150,7 @@ def create_app(
         app.state.sessionmaker = make_sessionmaker(engine)
         app.state.write_sessionmaker = make_sessionmaker(for_writing(engine))
         try:
-            async with run_dispatch(app):
+            async with run_dispatch(app), run_scheduler(app):
                 yield
         finally:
             engine.dispose()
@@ -154,6 +172,12 @@ def create_app(
         else AcceleratedClock(datetime.now(UTC), settings.clock_speed)
     )
 
+    app.state.packs = load_packs(settings.market_rules)
+    app.state.participant = settings.market_participant
+    app.state.market = market or market_client(
+        settings.market, settings.market_config, app.state.clock, settings.market_participant
+    )
+
     install_error_handlers(app)
 
     @app.exception_handler(Replay)
@@ -168,6 +192,7 @@ def create_app(
         telemetry_router,
         dispatch_router,
         forecasts_router,
+        bidding_router,
     ):
         app.include_router(router, prefix="/v1")
     return app

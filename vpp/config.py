@@ -59,6 +59,40 @@ class Settings(BaseSettings):
         description="Simulated time per wall-clock second (demo only; 1 = real time).",
     )
 
+    market: str = Field(
+        default="simulated",
+        description="Market client (entry point of group vpp.market_clients): `simulated` "
+        "runs the simulated market operator in this process, `http` talks to an exchange.",
+    )
+    market_config: dict[str, Any] = Field(
+        default_factory=dict,
+        description='Market client configuration, JSON: {"url": ..., "token": ...} for http, '
+        '{"seed": 0} for simulated.',
+    )
+    market_participant: str = Field(
+        default="vpp", description="This aggregator's participant name at the market."
+    )
+    market_rules: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        description='Rule overrides by product, JSON: {"peak_shaving.peak_cut": '
+        '{"price_cap_cny_per_mwh": 1200}}.',
+    )
+    bidding_products: list[str] = Field(
+        default_factory=lambda: ["peak_shaving.valley_fill", "peak_shaving.peak_cut"],
+        description="Products the scheduler drafts bids for every day.",
+    )
+    bid_auto_approve: bool = Field(
+        default=False,
+        description="Approve the scheduler's drafts automatically (else an operator must).",
+    )
+    bid_risk_quantile: float = Field(
+        default=0.1, description="Risk setting of scheduled drafts (0.1 cautious, 0.5 bold)."
+    )
+    scheduler_enabled: bool = Field(
+        default=False,
+        description="Run the scheduled jobs (drafts, submission, awards) in this process.",
+    )
+
     @model_validator(mode="after")
     def _refuse_insecure_production(self) -> Settings:
         if self.environment == "production" and self.clock_speed != 1.0:

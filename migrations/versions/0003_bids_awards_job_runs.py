@@ -89,6 +89,7 @@ def upgrade() -> None:
         sa.Column("asset_id", sa.Uuid(), nullable=False),
         sa.Column("interval", sa.Integer(), nullable=False),
         sa.Column("account_id", sa.Uuid(), nullable=False),
+        sa.Column("capacity_kw", sa.Float(), nullable=False),
         sa.Column("offered_kw", sa.Float(), nullable=False),
         sa.Column("awarded_kw", sa.Float(), nullable=False),
         sa.ForeignKeyConstraint(

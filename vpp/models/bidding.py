@@ -62,7 +62,13 @@ class BidRow(Base):
 
 
 class BidAllocation(Base):
-    """How much of one asset's flexibility backs a bid in one interval (kW, >= 0)."""
+    """How much of one asset's flexibility backs a bid in one interval (kW, >= 0).
+
+    ``capacity_kw`` is the asset's share of the optimiser's robust box (any part of it is
+    deliverable); ``offered_kw`` the part of it the ladder actually offers (the ladder may
+    be rounded to the market's quantity step or lowered by an edit); ``awarded_kw`` the
+    part the market accepted.
+    """
 
     __tablename__ = "bid_allocations"
 
@@ -72,6 +78,7 @@ class BidAllocation(Base):
     )
     interval: Mapped[int] = mapped_column(Integer, primary_key=True)
     account_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("accounts.id"), index=True)
+    capacity_kw: Mapped[float] = mapped_column(Float)
     offered_kw: Mapped[float] = mapped_column(Float)
     awarded_kw: Mapped[float] = mapped_column(Float, default=0.0)
 

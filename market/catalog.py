@@ -1,0 +1,59 @@
+"""The installed market rule packs, found through the ``vpp.markets`` entry points."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from importlib.metadata import entry_points
+from typing import Any
+
+from pydantic import ValidationError
+
+from vpp.ports import MARKET_ENTRY_POINTS, MarketPack
+
+
+class MarketCatalogError(ValueError):
+    """A pack cannot be loaded: a bad entry point, an unknown product or invalid rules."""
+
+
+def pack_classes() -> dict[str, type[MarketPack]]:
+    """Every installed pack class by product name (the entry point's name)."""
+    found: dict[str, type[MarketPack]] = {}
+    for entry in entry_points(group=MARKET_ENTRY_POINTS):
+        loaded = entry.load()
+        if not (isinstance(loaded, type) and issubclass(loaded, MarketPack)):
+            raise MarketCatalogError(
+                f"entry point {entry.name} = {entry.value} is not a MarketPack"
+            )
+        if loaded.product != entry.name:
+            raise MarketCatalogError(
+                f"entry point {entry.name} loads a pack for product {loaded.product!r}"
+            )
+        previous = found.get(entry.name)
+        if previous is not None and previous is not loaded:
+            raise MarketCatalogError(f"product {entry.name} is registered twice")
+        found[entry.name] = loaded
+    return dict(sorted(found.items()))
+
+
+def load_packs(overrides: Mapping[str, Mapping[str, Any]] | None = None) -> dict[str, MarketPack]:
+    """One pack per installed product, with ``overrides[product]`` applied to its rules.
+
+    Each override is validated by the pack's ``rules_model`` (unknown keys, wrong types and
+    inconsistent numbers are refused). An override for a product that is not installed, or
+    one that fails validation, raises MarketCatalogError naming the product.
+    """
+    classes = pack_classes()
+    overrides = overrides or {}
+    unknown = sorted(set(overrides) - set(classes))
+    if unknown:
+        raise MarketCatalogError(
+            f"rule overrides for unknown product(s) {', '.join(unknown)}; "
+            f"installed: {', '.join(classes)}"
+        )
+    packs: dict[str, MarketPack] = {}
+    for product, cls in classes.items():
+        try:
+            packs[product] = cls(overrides.get(product))
+        except ValidationError as exc:
+            raise MarketCatalogError(f"invalid rules for {product}: {exc}") from exc
+    return packs

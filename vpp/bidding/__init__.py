@@ -1,0 +1,1 @@
+"""Bids: drafts from the optimiser, operator approval, submission, awards, participation."""

@@ -1,0 +1,132 @@
+"""Queries of bids, their per-asset allocations and awards."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import date
+
+from sqlalchemy import Table, delete, func, select, update
+from sqlalchemy.orm import Session
+
+from vpp.kit.bulk import bulk_insert
+from vpp.models import AwardRow, BidAllocation, BidRow
+
+ALLOCATION_COLUMNS = (
+    "bid_id",
+    "asset_id",
+    "interval",
+    "account_id",
+    "capacity_kw",
+    "offered_kw",
+    "awarded_kw",
+)
+_ALLOCATIONS: Table = BidAllocation.__table__  # type: ignore[assignment]
+
+
+def get_bid(session: Session, bid_id: uuid.UUID, *, lock: bool = False) -> BidRow | None:
+    query = select(BidRow).where(BidRow.id == bid_id)
+    if lock:
+        query = query.with_for_update()
+    return session.scalars(query).one_or_none()
+
+
+def list_bids(
+    session: Session,
+    after: uuid.UUID | None,
+    limit: int,
+    *,
+    day: date | None = None,
+    product: str | None = None,
+    states: Sequence[str] | None = None,
+) -> Sequence[BidRow]:
+    query = select(BidRow).order_by(BidRow.id).limit(limit)
+    if after is not None:
+        query = query.where(BidRow.id > after)
+    if day is not None:
+        query = query.where(BidRow.day == day)
+    if product is not None:
+        query = query.where(BidRow.product == product)
+    if states is not None:
+        query = query.where(BidRow.state.in_(states))
+    return session.scalars(query).all()
+
+
+def live_bids(session: Session, day: date, product: str) -> Sequence[BidRow]:
+    """Bids of a product and day that are not superseded, oldest first, locked."""
+    return session.scalars(
+        select(BidRow)
+        .where(BidRow.day == day, BidRow.product == product, BidRow.state != "superseded")
+        .order_by(BidRow.id)
+        .with_for_update()
+    ).all()
+
+
+def add_allocations(session: Session, rows: Sequence[tuple[object, ...]]) -> None:
+    bulk_insert(session, _ALLOCATIONS, ALLOCATION_COLUMNS, rows)
+
+
+def allocations_of(session: Session, bid_id: uuid.UUID) -> Sequence[BidAllocation]:
+    return session.scalars(
+        select(BidAllocation)
+        .where(BidAllocation.bid_id == bid_id)
+        .order_by(BidAllocation.asset_id, BidAllocation.interval)
+    ).all()
+
+
+def set_offered(session: Session, bid_id: uuid.UUID, interval: int, share: float) -> None:
+    """Each asset's offer in an interval: the same share of its capacity."""
+    session.execute(
+        update(BidAllocation)
+        .where(BidAllocation.bid_id == bid_id, BidAllocation.interval == interval)
+        .values(offered_kw=BidAllocation.capacity_kw * share)
+    )
+
+
+def set_awarded(session: Session, bid_id: uuid.UUID, interval: int, share: float) -> None:
+    """Each asset's award in an interval: the same share of its capacity."""
+    session.execute(
+        update(BidAllocation)
+        .where(BidAllocation.bid_id == bid_id, BidAllocation.interval == interval)
+        .values(awarded_kw=BidAllocation.capacity_kw * share)
+    )
+
+
+def capacity_by_interval(session: Session, bid_id: uuid.UUID) -> dict[int, float]:
+    """The robust box's total per interval (kW): what the fleet can deliver of the bid."""
+    rows = session.execute(
+        select(BidAllocation.interval, func.sum(BidAllocation.capacity_kw))
+        .where(BidAllocation.bid_id == bid_id)
+        .group_by(BidAllocation.interval)
+    ).tuples()
+    return {int(interval): float(total) for interval, total in rows}
+
+
+def participation_rows(
+    session: Session, day: date, account_id: uuid.UUID | None
+) -> Sequence[tuple[BidAllocation, BidRow]]:
+    """Allocations of the day's live bids, optionally of one enterprise only."""
+    query = (
+        select(BidAllocation, BidRow)
+        .join(BidRow, BidRow.id == BidAllocation.bid_id)
+        .where(BidRow.day == day, BidRow.state != "superseded")
+        .order_by(BidAllocation.asset_id, BidRow.product, BidAllocation.interval)
+    )
+    if account_id is not None:
+        query = query.where(BidAllocation.account_id == account_id)
+    return [(alloc, bid) for alloc, bid in session.execute(query).tuples()]
+
+
+def awards_of_day(session: Session, day: date) -> Sequence[AwardRow]:
+    return session.scalars(
+        select(AwardRow)
+        .where(AwardRow.day == day)
+        .order_by(AwardRow.product, AwardRow.interval, AwardRow.price_cny_per_mwh)
+    ).all()
+
+
+def replace_awards(session: Session, bid_id: uuid.UUID, rows: Sequence[AwardRow]) -> None:
+    """The bid's awards as the market last published them (fetching twice changes nothing)."""
+    session.execute(delete(AwardRow).where(AwardRow.bid_id == bid_id))
+    session.add_all(rows)
+    session.flush()

@@ -1,0 +1,207 @@
+"""Scheduled jobs of the market day: drafts, submission and awards, each run once per period.
+
+APScheduler (3.x, in-process) fires one *tick* every few wall-clock seconds; each tick reads
+the service clock (which runs faster in the demo) and runs the jobs whose period is due.
+A job run is first claimed in ``job_runs`` under a unique (job, period) key, so two
+scheduler instances (or one restarted mid-run) never run a period twice; a failed run is
+released for a later tick to retry. Job stores are never shared: the database row, not
+APScheduler's state, says what ran.
+
+Day D (Beijing time), with G = the earliest gate closure of the bidding products:
+- ``draft_bids`` from G - 3 h: forecast, optimise, store drafts (auto-approved by policy);
+- ``submit_bids`` from G - 30 min: submit every approved bid of D;
+- ``fetch_awards`` from G + 1 min, every tick until every submitted bid of D has its awards.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any, Protocol, runtime_checkable
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from sqlalchemy import CursorResult, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+from starlette.concurrency import run_in_threadpool
+
+from vpp.bidding import repository, service, workflow
+from vpp.bidding.schemas import BidState, DraftRequest
+from vpp.domain.time import market_day_of
+from vpp.kit.errors import Problem
+from vpp.models import JobRun
+
+log = logging.getLogger(__name__)
+
+DRAFT_LEAD = timedelta(hours=3)
+SUBMIT_LEAD = timedelta(minutes=30)
+AWARDS_DELAY = timedelta(minutes=1)
+TICK_SECONDS = 2.0
+
+
+@runtime_checkable
+class SelfClearing(Protocol):
+    """A market client whose market runs in this process and must be driven (the
+    simulated market operator of the demo)."""
+
+    async def clear_due(self) -> object: ...
+
+
+def claim(factory: sessionmaker[Session], job: str, period: str, now: datetime) -> bool:
+    """Take the (job, period) run; False if it ran, or runs, elsewhere."""
+    with factory() as session:
+        try:
+            session.add(JobRun(job=job, period=period, status="running", started_at=now))
+            session.commit()
+            return True
+        except IntegrityError:
+            session.rollback()
+        retried: CursorResult[Any] = session.execute(  # type: ignore[assignment]
+            update(JobRun)
+            .where(JobRun.job == job, JobRun.period == period, JobRun.status == "failed")
+            .values(status="running", started_at=now, finished_at=None, detail="")
+        )
+        session.commit()
+        return retried.rowcount == 1
+
+
+def finish(
+    factory: sessionmaker[Session], job: str, period: str, now: datetime, status: str, detail: str
+) -> None:
+    with factory() as session:
+        session.execute(
+            update(JobRun)
+            .where(JobRun.job == job, JobRun.period == period)
+            .values(status=status, finished_at=now, detail=detail[:1000])
+        )
+        session.commit()
+
+
+def has_run(factory: sessionmaker[Session], job: str, period: str) -> bool:
+    with factory() as session:
+        return (
+            session.scalars(
+                select(JobRun.id).where(
+                    JobRun.job == job, JobRun.period == period, JobRun.status == "done"
+                )
+            ).first()
+            is not None
+        )
+
+
+@dataclass
+class MarketDay:
+    """The scheduled jobs of the bidding workflow against one market client."""
+
+    state: workflow.MarketState
+    factory: sessionmaker[Session]
+
+    def gate(self, day: date) -> datetime:
+        products = self.state.settings.bidding_products
+        return min(self.state.packs[p].gate_closure(day) for p in products)
+
+    async def tick(self) -> None:
+        """Run whatever is due now: drafts and submission for tomorrow, awards for the
+        days whose gate has passed (tomorrow, or today after a restart)."""
+        if isinstance(self.state.market, SelfClearing):
+            await self.state.market.clear_due()
+        now = self.state.clock.now()
+        today = market_day_of(now)
+        for day in (today, today + timedelta(days=1)):
+            gate = self.gate(day)
+            if gate - DRAFT_LEAD <= now < gate - SUBMIT_LEAD:
+                await self._once("draft_bids", day, self.draft_bids)
+            if gate - SUBMIT_LEAD <= now < gate:
+                await self._once("submit_bids", day, self.submit_bids)
+            if now >= gate + AWARDS_DELAY and not has_run(self.factory, "fetch_awards", str(day)):
+                await self.fetch_awards(day)
+
+    async def _once(self, job: str, day: date, run: Callable[[date], Awaitable[str]]) -> None:
+        period = str(day)
+        if not await run_in_threadpool(claim, self.factory, job, period, self.state.clock.now()):
+            return
+        try:
+            detail = await run(day)
+        except Exception as exc:  # a failed run is released for the next tick
+            log.exception("job %s for %s failed", job, period)
+            await run_in_threadpool(
+                finish, self.factory, job, period, self.state.clock.now(), "failed", repr(exc)
+            )
+            return
+        await run_in_threadpool(
+            finish, self.factory, job, period, self.state.clock.now(), "done", detail
+        )
+
+    async def draft_bids(self, day: date) -> str:
+        settings = self.state.settings
+        request = DraftRequest(day=day, risk_quantile=settings.bid_risk_quantile)
+        with self.factory() as session:
+            try:
+                rows = await workflow.draft(self.state, session, request, None)
+            except Problem as problem:
+                if problem.status != 409:  # 409: bids of the day are already past drafting
+                    raise
+                return problem.detail
+            if settings.bid_auto_approve:
+                for row in rows:
+                    await run_in_threadpool(
+                        service.approve_bid,
+                        session,
+                        None,
+                        self.state.packs,
+                        row.id,
+                        self.state.clock.now(),
+                        self.state.participant,
+                    )
+            await run_in_threadpool(session.commit)
+            return f"{len(rows)} draft(s)"
+
+    async def submit_bids(self, day: date) -> str:
+        def approved() -> list[object]:
+            with self.factory() as session:
+                rows = repository.list_bids(
+                    session, None, 1000, day=day, states=[BidState.APPROVED.value]
+                )
+                return [row.id for row in rows]
+
+        submitted = 0
+        for bid_id in await run_in_threadpool(approved):
+            with self.factory() as session:
+                await workflow.submit(self.state, session, bid_id, None)  # type: ignore[arg-type]
+                submitted += 1
+        return f"{submitted} submitted"
+
+    async def fetch_awards(self, day: date) -> None:
+        await workflow.fetch_awards(self.state, self.factory, day)
+
+        def pending() -> int:
+            with self.factory() as session:
+                return len(
+                    repository.list_bids(
+                        session, None, 1, day=day, states=[BidState.SUBMITTED.value]
+                    )
+                )
+
+        if await run_in_threadpool(pending) == 0 and await run_in_threadpool(
+            claim, self.factory, "fetch_awards", str(day), self.state.clock.now()
+        ):
+            await run_in_threadpool(
+                finish, self.factory, "fetch_awards", str(day), self.state.clock.now(), "done", ""
+            )
+
+
+def start_scheduler(market_day: MarketDay, tick_seconds: float = TICK_SECONDS) -> AsyncIOScheduler:
+    """Start APScheduler with the tick job (one instance at a time; missed ticks coalesce)."""
+    scheduler = AsyncIOScheduler(timezone="UTC")
+    scheduler.add_job(
+        market_day.tick,
+        "interval",
+        seconds=tick_seconds,
+        id="market-day-tick",
+        max_instances=1,
+        coalesce=True,
+    )
+    scheduler.start()
+    return scheduler
