@@ -1,0 +1,1 @@
+"""The simulated market operator: forecasts, competitors, clearing, and its HTTP face."""
