@@ -103,6 +103,28 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return demo.run(host=args.host, port=args.port, reset=args.reset)
 
 
+def cmd_market_sim(args: argparse.Namespace) -> int:
+    """The simulated market operator as its own HTTP service (what ``VPP_MARKET=http`` and
+    ``VPP_MARKET_CONFIG={"url": ..., "token": ...}`` talk to)."""
+    from market.simulator.http import serve
+
+    participants = {}
+    for item in args.participant:
+        name, sep, token = item.partition("=")
+        if not sep or not name or not token:
+            raise SystemExit(f"--participant must be NAME=TOKEN, got {item!r}")
+        participants[name] = token
+    serve(
+        args.host,
+        args.port,
+        seed=args.seed,
+        speed=args.speed,
+        participants=participants,
+        clear_every_s=args.clear_every,
+    )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="vpp", description=__doc__)
     parser.add_argument("--database-url", help="overrides VPP_DATABASE_URL")
@@ -152,6 +174,24 @@ def build_parser() -> argparse.ArgumentParser:
         "backtest",
         help="replay measured load profiles and score the forecasts (see vpp backtest --help)",
     )
+
+    sim = sub.add_parser("market-sim", help="run the simulated market operator over HTTP")
+    sim.add_argument("--host", default="127.0.0.1")
+    sim.add_argument("--port", type=int, default=8100)
+    sim.add_argument("--seed", type=int, default=0, help="makes demand and competitors repeatable")
+    sim.add_argument("--speed", type=float, default=1.0, help="market time per wall second")
+    sim.add_argument(
+        "--participant",
+        action="append",
+        default=[],
+        required=True,
+        metavar="NAME=TOKEN",
+        help="a participant and its bearer token (repeatable)",
+    )
+    sim.add_argument(
+        "--clear-every", type=float, default=60.0, help="seconds (market time) between clearings"
+    )
+    sim.set_defaults(func=cmd_market_sim)
 
     demo = sub.add_parser("demo", help="migrate, seed a simulated Gansu park and serve it")
     demo.add_argument("--host", default="127.0.0.1")

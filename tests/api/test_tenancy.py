@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+import uuid
+from datetime import date, timedelta
 from typing import Any
 
 import pytest
@@ -13,7 +14,7 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session, sessionmaker
 
 from tests.conftest import SITE, Caller, create_battery, create_site
-from vpp.models import ApiKey
+from vpp.models import ApiKey, BidAllocation, BidRow
 from vpp.models.base import utcnow
 
 READING_TS = "2026-11-25T08:00:00+08:00"
@@ -34,6 +35,9 @@ class Route:
 
 ENT, OPS, ADM = frozenset({"enterprise"}), frozenset({"operator"}), frozenset({"admin"})
 EO = frozenset({"enterprise", "operator"})
+OG = frozenset({"operator", "grid"})
+ALL = frozenset({"enterprise", "operator", "grid", "admin"})
+DAY = {"day": "2026-11-26"}
 
 ROUTES = [
     Route("GET", "/v1/sites", EO),
@@ -69,6 +73,15 @@ ROUTES = [
     Route("GET", "/v1/commands", EO),
     Route("GET", "/v1/commands/{command}", EO),
     Route("POST", "/v1/assets/{asset}/setpoints", OPS, lambda o: {"power_kw": 10.0}),
+    Route("GET", "/v1/markets", ALL),
+    Route("GET", "/v1/bids", OPS),
+    Route("POST", "/v1/bids", OPS, lambda o: DAY),
+    Route("GET", "/v1/bids/{bid}", OPS),
+    Route("PATCH", "/v1/bids/{bid}", OPS, lambda o: {"revision": 1, "intervals": []}),
+    Route("POST", "/v1/bids/{bid}/approve", OPS),
+    Route("POST", "/v1/bids/{bid}/submit", OPS),
+    Route("GET", "/v1/awards", OG, params=DAY),
+    Route("GET", "/v1/participation", EO, params=DAY),
     Route("POST", "/v1/accounts", ADM, lambda o: {"name": "New Co", "kind": "enterprise"}),
     Route("POST", "/v1/keys", ADM, lambda o: {"account_id": o["account"]}),
     Route("DELETE", "/v1/keys/{key}", ADM),
@@ -86,9 +99,13 @@ OBJECT_ROUTES += [
 
 @pytest.fixture
 def objects(
-    client: TestClient, enterprise: Caller, make_caller: Callable[..., Caller]
+    client: TestClient,
+    enterprise: Caller,
+    make_caller: Callable[..., Caller],
+    session_factory: sessionmaker[Session],
 ) -> dict[str, Any]:
-    """Enterprise A's site, asset, a setpoint command for the asset, account and key."""
+    """Enterprise A's site, asset, a setpoint command for the asset, account and key, and
+    a draft bid the asset backs."""
     site = create_site(client, enterprise)
     asset = create_battery(client, enterprise, site["id"])
     command = client.post(
@@ -97,7 +114,34 @@ def objects(
         headers=make_caller("operator").headers,
     )
     assert command.status_code == 201, command.text
+    with session_factory() as session:
+        bid = BidRow(
+            product="peak_shaving.peak_cut",
+            pack_version="test",
+            day=date(2026, 11, 26),
+            side="down",
+            state="draft",
+            risk_quantile=0.1,
+            ladder=[{"interval": i, "steps": []} for i in range(96)],
+            offered_kwh=0.0,
+            expected_revenue_cny=0.0,
+        )
+        session.add(bid)
+        session.flush()
+        session.add(
+            BidAllocation(
+                bid_id=bid.id,
+                asset_id=uuid.UUID(asset["id"]),
+                interval=72,
+                account_id=enterprise.account_id,
+                capacity_kw=100.0,
+                offered_kw=0.0,
+                awarded_kw=0.0,
+            )
+        )
+        session.commit()
     return {
+        "bid": str(bid.id),
         "site": site["id"],
         "asset": asset["id"],
         "command": command.json()["id"],
@@ -144,8 +188,8 @@ def test_foreign_objects_are_not_found(
 def test_foreign_lists_are_empty(
     client: TestClient, objects: dict[str, Any], other_enterprise: Caller
 ) -> None:
-    for path in ("/v1/sites", "/v1/assets", "/v1/commands"):
-        response = client.get(path, headers=other_enterprise.headers)
+    for path in ("/v1/sites", "/v1/assets", "/v1/commands", "/v1/participation"):
+        response = client.get(path, params=DAY, headers=other_enterprise.headers)
         assert response.status_code == 200
         assert response.json()["items"] == []
 

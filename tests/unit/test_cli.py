@@ -22,6 +22,7 @@ SUBCOMMANDS = [
     ["keys", "create"],
     ["keys", "revoke"],
     ["demo"],
+    ["market-sim"],
     ["backtest"],
 ]
 

@@ -98,7 +98,7 @@ def capacity_by_interval(session: Session, bid_id: uuid.UUID) -> dict[int, float
         select(BidAllocation.interval, func.sum(BidAllocation.capacity_kw))
         .where(BidAllocation.bid_id == bid_id)
         .group_by(BidAllocation.interval)
-    ).tuples()
+    )
     return {int(interval): float(total) for interval, total in rows}
 
 
@@ -114,7 +114,7 @@ def participation_rows(
     )
     if account_id is not None:
         query = query.where(BidAllocation.account_id == account_id)
-    return [(alloc, bid) for alloc, bid in session.execute(query).tuples()]
+    return [(alloc, bid) for alloc, bid in session.execute(query)]
 
 
 def awards_of_day(session: Session, day: date) -> Sequence[AwardRow]:
