@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-import uuid
 from datetime import date, timedelta
 from typing import Any
 
