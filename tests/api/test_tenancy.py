@@ -131,7 +131,7 @@ def objects(
         session.add(
             BidAllocation(
                 bid_id=bid.id,
-                asset_id=uuid.UUID(asset["id"]),
+                asset_id=uuid.UUID(str(asset["id"])),
                 interval=72,
                 account_id=enterprise.account_id,
                 capacity_kw=100.0,

@@ -113,11 +113,11 @@ async def fetch_awards(
 
     updated = []
     for bid_id, product in await run_in_threadpool(submitted):
-        clearing = await state.market.clearing(product, day)
-        if clearing is None:
+        cleared = await state.market.clearing(product, day)
+        if cleared is None:
             continue
 
-        def record(bid_id: uuid.UUID = bid_id, clearing: Clearing = clearing) -> BidRow:
+        def record(bid_id: uuid.UUID = bid_id, clearing: Clearing = cleared) -> BidRow:
             with factory() as session:
                 row = service.record_clearing(session, bid_id, clearing, state.clock.now())
                 session.commit()
