@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from typing import Protocol
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -117,11 +117,15 @@ async def fetch_awards(
         if cleared is None:
             continue
 
-        def record(bid_id: uuid.UUID = bid_id, clearing: Clearing = cleared) -> BidRow:
-            with factory() as session:
-                row = service.record_clearing(session, bid_id, clearing, state.clock.now())
-                session.commit()
-                return row
-
-        updated.append(await run_in_threadpool(record))
+        now = state.clock.now()
+        updated.append(await run_in_threadpool(_record_clearing, factory, bid_id, cleared, now))
     return updated
+
+
+def _record_clearing(
+    factory: sessionmaker[Session], bid_id: uuid.UUID, clearing: Clearing, now: datetime
+) -> BidRow:
+    with factory() as session:
+        row = service.record_clearing(session, bid_id, clearing, now)
+        session.commit()
+        return row
