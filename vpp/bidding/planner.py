@@ -1,4 +1,11 @@
-"""From the pool's forecasts and the markets' outlooks to optimised bids (``vpp.optimize``)."""
+"""From the pool's forecasts and the markets' outlooks to optimised bids (``vpp.optimize``).
+
+The pool is a price-taker: each product's expected price is the market operator's
+indicative clearing price, and the most the pool can win per interval is the published
+demand. Activation costs are the enterprises' declared ones (`activation_cost_of`).
+Products are optimised together when they share the fleet's 15-minute resolution
+(peak shaving, spot), so one asset's energy is never promised twice.
+"""
 
 from __future__ import annotations
 
@@ -8,11 +15,21 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from vpp.domain.assets import AssetParams
+from vpp.domain.assets import AssetParams, activation_cost_of
 from vpp.domain.flexibility import GeneralisedBattery
 from vpp.domain.market import IntervalOffer, MarketOutlook
-from vpp.forecast.calendar import FloatArray
+from vpp.domain.tariff import TimeOfUseTariff
+from vpp.domain.time import INTERVALS_PER_DAY
+from vpp.domain.units import FloatArray
+from vpp.kit.errors import Problem
+from vpp.optimize.bidding import BidInputs, ProductInput, build_bids, unit_values
+from vpp.optimize.fleet import Fleet
+from vpp.optimize.problem import SolverOptions
 from vpp.ports import MarketPack
+
+SOLVER = SolverOptions(time_limit_s=30.0, mip_rel_gap=1e-4)
+RESERVE_MARGIN = 0.05
+"""Share of every asset's headroom kept back for intraday correction (DESIGN §2, day D)."""
 
 
 @dataclass(frozen=True)
@@ -36,15 +53,75 @@ class PlannedBid:
     product: str
     ladder: tuple[IntervalOffer, ...]
     allocation_kw: FloatArray
-    """(assets, intervals): each asset's part of the robust box (kW, >= 0)."""
+    """(assets, intervals): each asset's offer, its part of the robust box (kW, >= 0)."""
     expected_revenue_cny: float
+    """Expected profit of the product's offers if accepted at the expected prices (CNY)."""
     detail: str
+
+
+def participant_pays(pack: MarketPack) -> bool:
+    """Whether the pool pays the price (buying energy) rather than being paid (a service)."""
+    return bool(getattr(pack, "participant_pays", False))
 
 
 def plan_bids(
     assets: Sequence[PoolAsset],
     packs: Mapping[str, MarketPack],
     outlooks: Mapping[str, MarketOutlook],
-    energy_price_cny_per_mwh: np.ndarray | None = None,
+    energy_price_cny_per_mwh: FloatArray | None = None,
+    options: SolverOptions = SOLVER,
 ) -> list[PlannedBid]:
-    raise NotImplementedError
+    """One planned bid per product in ``outlooks``, co-optimised over the pool's assets."""
+    for product in outlooks:
+        if packs[product].limits().intervals_per_day != INTERVALS_PER_DAY:
+            raise Problem(
+                422,
+                f"products: {product} is traded in hourly volumes; the bid optimiser plans "
+                "15-minute products (peak shaving, spot)",
+                slug="validation",
+                errors=[{"field": "products", "rule": "optimised_product", "message": product}],
+            )
+    if not assets:
+        raise Problem(409, "the pool has no active assets to bid", slug="conflict")
+    energy_price = (
+        TimeOfUseTariff().price_cny_per_mwh()
+        if energy_price_cny_per_mwh is None
+        else energy_price_cny_per_mwh
+    )
+    fleet = Fleet.from_batteries(
+        [str(a.asset_id) for a in assets],
+        [a.battery for a in assets],
+        lo_kw=np.stack([a.lo_kw for a in assets]),
+        hi_kw=np.stack([a.hi_kw for a in assets]),
+        activation_cost_cny_per_mwh=np.array([activation_cost_of(a.params) for a in assets]),
+    )
+    products = tuple(
+        ProductInput(
+            name=product,
+            limits=packs[product].limits(),
+            expected_price_cny_per_mwh=np.array(outlook.reference_price_cny_per_mwh),
+            pool_cap_kw=np.array(outlook.demand_kw),
+            paid_to_pool=not participant_pays(packs[product]),
+            energy_at_tariff=product.startswith("peak_shaving."),
+        )
+        for product, outlook in outlooks.items()
+    )
+    inputs = BidInputs(
+        fleet=fleet,
+        products=products,
+        energy_price_cny_per_mwh=energy_price,
+        reserve_margin=RESERVE_MARGIN,
+    )
+    plan = build_bids(inputs, options)
+    value, _ = unit_values(inputs)
+    detail = f"{plan.method} {plan.status.value} in {plan.solve_seconds:.2f} s"
+    return [
+        PlannedBid(
+            product=product.name,
+            ladder=plan.ladder(product.name).offers,
+            allocation_kw=plan.offer_kw[:, k, :],
+            expected_revenue_cny=float(np.sum(value[:, k, :] * plan.offer_kw[:, k, :])),
+            detail=detail,
+        )
+        for k, product in enumerate(products)
+    ]
