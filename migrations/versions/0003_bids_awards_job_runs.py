@@ -1,4 +1,4 @@
-"""Bids, what each asset backs of them, awards, and scheduled job runs.
+"""Bids, what each asset backs of them, firm schedules, awards, and scheduled job runs.
 
 Revision ID: 0003
 Revises: 0002
@@ -103,9 +103,27 @@ def upgrade() -> None:
     )
     op.create_index("ix_bid_allocations_account_id", "bid_allocations", ["account_id"])
     op.create_index("ix_bid_allocations_asset_id", "bid_allocations", ["asset_id"])
+    op.create_table(
+        "firm_schedules",
+        sa.Column("day", sa.Date(), nullable=False),
+        sa.Column("asset_id", sa.Uuid(), nullable=False),
+        sa.Column("interval", sa.Integer(), nullable=False),
+        sa.Column("account_id", sa.Uuid(), nullable=False),
+        sa.Column("firm_kw", sa.Float(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["account_id"], ["accounts.id"], name="fk_firm_schedules_account_id_accounts"
+        ),
+        sa.ForeignKeyConstraint(
+            ["asset_id"], ["assets.id"], name="fk_firm_schedules_asset_id_assets"
+        ),
+        sa.PrimaryKeyConstraint("day", "asset_id", "interval", name="pk_firm_schedules"),
+    )
+    op.create_index("ix_firm_schedules_account_id", "firm_schedules", ["account_id"])
+    op.create_index("ix_firm_schedules_asset_id", "firm_schedules", ["asset_id"])
 
 
 def downgrade() -> None:
+    op.drop_table("firm_schedules")
     op.drop_table("bid_allocations")
     op.drop_table("awards")
     op.drop_table("bids")

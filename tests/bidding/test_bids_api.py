@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import anyio
+import numpy as np
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
@@ -14,7 +15,12 @@ from sqlalchemy.orm import Session, sessionmaker
 from market.factories import DrivenMarketClient
 from tests.bidding.conftest import DAY
 from tests.conftest import Caller, create_site
+from vpp.bidding import repository, service
+from vpp.bidding.planner import fleet_of
+from vpp.domain.units import Direction
+from vpp.forecast.flexibility import simulate_energy
 from vpp.models import JobRun
+from vpp.optimize.disaggregation import plan_setpoints
 from vpp.ports import ManualClock, MarketClient
 from vpp.scheduler import MarketDay
 
@@ -244,6 +250,8 @@ def test_a_whole_day_is_awarded_by_the_scheduler_and_shared_among_assets(
         )
     assert runs == 1
 
+    assert_the_fleet_can_deliver(session_factory, awarded)
+
     # Each enterprise sees its own assets' share, and the shares add up to the awards.
     mine = client.get("/v1/participation", params={"day": str(DAY)}, headers=enterprise.headers)
     theirs = client.get(
@@ -257,3 +265,28 @@ def test_a_whole_day_is_awarded_by_the_scheduler_and_shared_among_assets(
             i["awarded_kw"][interval] for i in everyone.json()["items"] if i["product"] == product
         )
         assert shared == pytest.approx(quantity, abs=0.01)
+
+
+def assert_the_fleet_can_deliver(
+    session_factory: sessionmaker[Session], awarded: dict[tuple[str, int], float]
+) -> None:
+    """A dispatch LP meets the awards on top of the firm schedules within every asset's
+    power and energy limits, checked again by simulating each asset's energy path."""
+    with session_factory() as session:
+        assets = service.pool_assets(session, DAY, 0.1)
+        firm = repository.firm_schedules(session, DAY)
+    products = sorted({product for product, _ in awarded})
+    award = np.zeros((len(products), 96))
+    for (product, interval), quantity in awarded.items():
+        award[products.index(product), interval] = quantity
+    directions = [Direction.UP if p.endswith("valley_fill") else Direction.DOWN for p in products]
+    firm_kw = np.array([[firm.get(a.asset_id, {}).get(t, 0.0) for t in range(96)] for a in assets])
+    plan = plan_setpoints(fleet_of(assets), firm_kw, award, directions)
+    assert plan.status.has_solution
+    assert plan.shortfall_kw.max() <= 1e-3
+    for i, asset in enumerate(assets):
+        setpoint = plan.setpoint_kw[i]
+        assert (setpoint >= asset.lo_kw - 1e-6).all() and (setpoint <= asset.hi_kw + 1e-6).all()
+        energy = simulate_energy(asset.battery, setpoint)
+        assert energy.min() >= asset.battery.e_min_kwh - 1e-3
+        assert energy.max() <= asset.battery.e_max_kwh + 1e-3

@@ -59,6 +59,26 @@ class PlannedBid:
     detail: str
 
 
+@dataclass(frozen=True)
+class DayPlan:
+    """The pool's plan for a market day: firm schedules and one bid per product."""
+
+    firm_kw: FloatArray
+    """(assets, intervals): each asset's firm deviation from its baseline (kW)."""
+    bids: tuple[PlannedBid, ...]
+
+
+def fleet_of(assets: Sequence[PoolAsset]) -> Fleet:
+    """The optimiser's view of the pool: models, forecast bounds, activation costs."""
+    return Fleet.from_batteries(
+        [str(a.asset_id) for a in assets],
+        [a.battery for a in assets],
+        lo_kw=np.stack([a.lo_kw for a in assets]),
+        hi_kw=np.stack([a.hi_kw for a in assets]),
+        activation_cost_cny_per_mwh=np.array([activation_cost_of(a.params) for a in assets]),
+    )
+
+
 def participant_pays(pack: MarketPack) -> bool:
     """Whether the pool pays the price (buying energy) rather than being paid (a service)."""
     return bool(getattr(pack, "participant_pays", False))
@@ -70,8 +90,8 @@ def plan_bids(
     outlooks: Mapping[str, MarketOutlook],
     energy_price_cny_per_mwh: FloatArray | None = None,
     options: SolverOptions = SOLVER,
-) -> list[PlannedBid]:
-    """One planned bid per product in ``outlooks``, co-optimised over the pool's assets."""
+) -> DayPlan:
+    """Firm schedules and one bid per product in ``outlooks``, co-optimised over the pool."""
     for product in outlooks:
         if packs[product].limits().intervals_per_day != INTERVALS_PER_DAY:
             raise Problem(
@@ -88,13 +108,7 @@ def plan_bids(
         if energy_price_cny_per_mwh is None
         else energy_price_cny_per_mwh
     )
-    fleet = Fleet.from_batteries(
-        [str(a.asset_id) for a in assets],
-        [a.battery for a in assets],
-        lo_kw=np.stack([a.lo_kw for a in assets]),
-        hi_kw=np.stack([a.hi_kw for a in assets]),
-        activation_cost_cny_per_mwh=np.array([activation_cost_of(a.params) for a in assets]),
-    )
+    fleet = fleet_of(assets)
     products = tuple(
         ProductInput(
             name=product,
@@ -115,7 +129,7 @@ def plan_bids(
     plan = build_bids(inputs, options)
     value, _ = unit_values(inputs)
     detail = f"{plan.method} {plan.status.value} in {plan.solve_seconds:.2f} s"
-    return [
+    bids = tuple(
         PlannedBid(
             product=product.name,
             ladder=plan.ladder(product.name).offers,
@@ -124,4 +138,5 @@ def plan_bids(
             detail=detail,
         )
         for k, product in enumerate(products)
-    ]
+    )
+    return DayPlan(firm_kw=plan.firm_kw, bids=bids)

@@ -10,7 +10,7 @@ from sqlalchemy import Table, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from vpp.kit.bulk import bulk_insert
-from vpp.models import AwardRow, BidAllocation, BidRow
+from vpp.models import AwardRow, BidAllocation, BidRow, FirmSchedule
 
 ALLOCATION_COLUMNS = (
     "bid_id",
@@ -22,6 +22,8 @@ ALLOCATION_COLUMNS = (
     "awarded_kw",
 )
 _ALLOCATIONS: Table = BidAllocation.__table__  # type: ignore[assignment]
+_FIRM: Table = FirmSchedule.__table__  # type: ignore[assignment]
+FIRM_COLUMNS = ("day", "asset_id", "interval", "account_id", "firm_kw")
 
 
 def get_bid(session: Session, bid_id: uuid.UUID, *, lock: bool = False) -> BidRow | None:
@@ -52,11 +54,11 @@ def list_bids(
     return session.scalars(query).all()
 
 
-def live_bids(session: Session, day: date, product: str) -> Sequence[BidRow]:
-    """Bids of a product and day that are not superseded, oldest first, locked."""
+def live_bids_of_day(session: Session, day: date) -> Sequence[BidRow]:
+    """Bids of a day that are not superseded, oldest first, locked."""
     return session.scalars(
         select(BidRow)
-        .where(BidRow.day == day, BidRow.product == product, BidRow.state != "superseded")
+        .where(BidRow.day == day, BidRow.state != "superseded")
         .order_by(BidRow.id)
         .with_for_update()
     ).all()
@@ -130,3 +132,26 @@ def replace_awards(session: Session, bid_id: uuid.UUID, rows: Sequence[AwardRow]
     session.execute(delete(AwardRow).where(AwardRow.bid_id == bid_id))
     session.add_all(rows)
     session.flush()
+
+
+def replace_firm_schedules(session: Session, day: date, rows: Sequence[tuple[object, ...]]) -> None:
+    """The day's firm schedules as the latest draft decided them."""
+    session.execute(delete(FirmSchedule).where(FirmSchedule.day == day))
+    bulk_insert(session, _FIRM, FIRM_COLUMNS, rows)
+
+
+def firm_schedules(session: Session, day: date) -> dict[uuid.UUID, dict[int, float]]:
+    """Firm kW by asset and interval for ``day`` (missing = 0)."""
+    out: dict[uuid.UUID, dict[int, float]] = {}
+    for row in session.scalars(select(FirmSchedule).where(FirmSchedule.day == day)):
+        out.setdefault(row.asset_id, {})[row.interval] = row.firm_kw
+    return out
+
+
+def any_committed_bid(session: Session, day: date) -> BidRow | None:
+    """A bid of ``day`` the market holds or held (submitted, rejected, awarded...)."""
+    return session.scalars(
+        select(BidRow)
+        .where(BidRow.day == day, BidRow.state.not_in(("draft", "approved", "superseded")))
+        .limit(1)
+    ).first()

@@ -196,10 +196,11 @@ def create_drafts(
     principal: Principal | None,
     energy_price_cny_per_mwh: np.ndarray | None = None,
 ) -> list[BidRow]:
-    """Optimise the pool's offers for ``day`` and store them as drafts, one per product.
+    """Optimise the pool's firm schedules and offers for ``day``; store one draft per product.
 
-    Earlier drafts and approved bids of the same product and day are superseded; a
-    product already submitted for the day is refused (409): the market holds it.
+    Earlier drafts and approved bids of the day are superseded (the new firm schedules
+    replace the ones they relied on); once any bid of the day was submitted, drafting is
+    refused (409): the market holds it.
     """
     for product in outlooks:
         pack = pack_of(packs, product)
@@ -211,31 +212,39 @@ def create_drafts(
                 slug="conflict",
                 errors=[{"field": "day", "rule": "gate_closure", "message": "gate closed"}],
             )
-        for live in repository.live_bids(session, day, product):
-            if live.state not in EDITABLE:
-                raise Problem(
-                    409,
-                    f"{product} on {day} already has a {live.state} bid {live.id}",
-                    slug="conflict",
-                )
+    committed = repository.any_committed_bid(session, day)
+    if committed is not None:
+        # The firm schedules back every bid of the day: once the market holds one, the
+        # day's plan is fixed.
+        raise Problem(
+            409,
+            f"{day} already has a {committed.state} bid {committed.id} ({committed.product}); "
+            "the day's plan is committed",
+            slug="conflict",
+        )
     assets = pool_assets(session, day, risk_quantile)
-    planned = plan_bids(
+    plan = plan_bids(
         assets,
         {p: packs[p] for p in outlooks},
         outlooks,
         energy_price_cny_per_mwh=energy_price_cny_per_mwh,
     )
-    rows = []
-    for plan in planned:
-        for live in repository.live_bids(session, day, plan.product):
-            live.state = BidState.SUPERSEDED.value
-            live.updated_at = now
-        rows.append(
-            _store_draft(
-                session, packs[plan.product], plan, assets, day, risk_quantile, now, principal
-            )
-        )
-    return rows
+    for live in repository.live_bids_of_day(session, day):
+        live.state = BidState.SUPERSEDED.value
+        live.updated_at = now
+    repository.replace_firm_schedules(
+        session,
+        day,
+        [
+            (day, asset.asset_id, t, asset.account_id, float(plan.firm_kw[a, t]))
+            for a, asset in enumerate(assets)
+            for t in np.flatnonzero(np.abs(plan.firm_kw[a]) > QUANTITY_TOLERANCE_KW).tolist()
+        ],
+    )
+    return [
+        _store_draft(session, packs[bid.product], bid, assets, day, risk_quantile, now, principal)
+        for bid in plan.bids
+    ]
 
 
 def _store_draft(

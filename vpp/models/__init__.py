@@ -4,7 +4,7 @@ from vpp.models.accounts import ACCOUNT_KINDS, Account, ApiKey
 from vpp.models.assets import Asset, Site
 from vpp.models.audit import AuditEntry
 from vpp.models.base import Base, new_id, utcnow
-from vpp.models.bidding import AwardRow, BidAllocation, BidRow, JobRun
+from vpp.models.bidding import AwardRow, BidAllocation, BidRow, FirmSchedule, JobRun
 from vpp.models.commands import CommandEvent, SetpointCommandRow
 from vpp.models.idempotency import IdempotencyRecord
 from vpp.models.telemetry import TelemetryReading
@@ -20,6 +20,7 @@ __all__ = [
     "BidAllocation",
     "BidRow",
     "CommandEvent",
+    "FirmSchedule",
     "IdempotencyRecord",
     "JobRun",
     "SetpointCommandRow",

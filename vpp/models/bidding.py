@@ -83,6 +83,25 @@ class BidAllocation(Base):
     awarded_kw: Mapped[float] = mapped_column(Float, default=0.0)
 
 
+class FirmSchedule(Base):
+    """An asset's firm deviation from its baseline in one interval of a market day (kW).
+
+    The bid optimiser decides it with the offers (energy arbitrage against the tariff;
+    e.g. a battery charging at midday so it can cut the evening peak); the offers are
+    deliverable only on top of it, so dispatch executes it whatever the awards.
+    """
+
+    __tablename__ = "firm_schedules"
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    asset_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("assets.id"), primary_key=True, index=True
+    )
+    interval: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("accounts.id"), index=True)
+    firm_kw: Mapped[float] = mapped_column(Float)
+
+
 class AwardRow(Base):
     """A cleared quantity of the pool's bid in one interval at one price (kW, CNY/MWh)."""
 
