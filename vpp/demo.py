@@ -317,7 +317,12 @@ def run(host: str = "127.0.0.1", port: int = 8000, reset: bool = False) -> int:
     from vpp.kit import migrate
     from vpp.kit.db import create_db_engine, make_sessionmaker
 
-    settings = Settings(environment="demo", dispatch_enabled=True)
+    settings = Settings(
+        environment="demo",
+        dispatch_enabled=True,
+        scheduler_enabled=True,
+        bid_auto_approve=True,
+    )
     if reset and settings.is_sqlite:
         path = Path(settings.database_url.removeprefix("sqlite:///"))
         for suffix in ("", "-wal", "-shm"):

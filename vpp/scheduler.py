@@ -8,14 +8,17 @@ released for a later tick to retry. Job stores are never shared: the database ro
 APScheduler's state, says what ran.
 
 Day D (Beijing time), with G = the earliest gate closure of the bidding products:
-- ``draft_bids`` from G - 3 h: forecast, optimise, store drafts (auto-approved by policy);
-- ``submit_bids`` from G - 30 min: submit every approved bid of D;
+- ``draft_bids`` once, between G - 24 h (the previous day's gate) and G - 30 min:
+  forecast, optimise, store drafts (approved at once if the policy auto-approves);
+- every tick before G: submit the approved bids of D (each exactly once, by its key), so
+  an operator's approval is the go signal and a bid to hold back stays a draft;
 - ``fetch_awards`` from G + 1 min, every tick until every submitted bid of D has its awards.
 """
 
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -35,7 +38,7 @@ from vpp.models import JobRun
 
 log = logging.getLogger(__name__)
 
-DRAFT_LEAD = timedelta(hours=3)
+DRAFT_LEAD = timedelta(hours=24)
 SUBMIT_LEAD = timedelta(minutes=30)
 AWARDS_DELAY = timedelta(minutes=1)
 TICK_SECONDS = 2.0
@@ -103,18 +106,17 @@ class MarketDay:
         return min(self.state.packs[p].gate_closure(day) for p in products)
 
     async def tick(self) -> None:
-        """Run whatever is due now: drafts and submission for tomorrow, awards for the
-        days whose gate has passed (tomorrow, or today after a restart)."""
+        """Run whatever is due now for the days whose gate is near or just passed."""
         if isinstance(self.state.market, SelfClearing):
             await self.state.market.clear_due()
         now = self.state.clock.now()
         today = market_day_of(now)
-        for day in (today, today + timedelta(days=1)):
+        for day in (today + timedelta(days=n) for n in range(3)):
             gate = self.gate(day)
             if gate - DRAFT_LEAD <= now < gate - SUBMIT_LEAD:
                 await self._once("draft_bids", day, self.draft_bids)
-            if gate - SUBMIT_LEAD <= now < gate:
-                await self._once("submit_bids", day, self.submit_bids)
+            if now < gate:
+                await self.submit_bids(day)
             if now >= gate + AWARDS_DELAY and not has_run(self.factory, "fetch_awards", str(day)):
                 await self.fetch_awards(day)
 
@@ -158,8 +160,10 @@ class MarketDay:
             await run_in_threadpool(session.commit)
             return f"{len(rows)} draft(s)"
 
-    async def submit_bids(self, day: date) -> str:
-        def approved() -> list[object]:
+    async def submit_bids(self, day: date) -> int:
+        """Submit every approved bid of ``day``; how many were sent."""
+
+        def approved() -> list[uuid.UUID]:
             with self.factory() as session:
                 rows = repository.list_bids(
                     session, None, 1000, day=day, states=[BidState.APPROVED.value]
@@ -169,9 +173,9 @@ class MarketDay:
         submitted = 0
         for bid_id in await run_in_threadpool(approved):
             with self.factory() as session:
-                await workflow.submit(self.state, session, bid_id, None)  # type: ignore[arg-type]
+                await workflow.submit(self.state, session, bid_id, None)
                 submitted += 1
-        return f"{submitted} submitted"
+        return submitted
 
     async def fetch_awards(self, day: date) -> None:
         await workflow.fetch_awards(self.state, self.factory, day)

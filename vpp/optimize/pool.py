@@ -106,6 +106,41 @@ def apply_pool_rules(
     return kept, cut
 
 
+def share_pool_caps(
+    offer_kw: FloatArray,
+    offer_cap_kw: FloatArray,
+    cap_kw: FloatArray,
+    limits: tuple[OfferLimits, ...],
+) -> FloatArray:
+    """Per-asset offer caps (n, K, T) for the next decomposed round (kW).
+
+    - Columns (product, interval) whose pool total exceeds the pool cap: every asset keeps
+      the same fraction of its offer (proportional sharing), cap / total.
+    - Columns the pool rules drop (below the minimum quantity, too short a run): 0.
+    - Capped columns that ended below the pool cap: the slack goes to the assets held at
+      their cap, in proportion to it, so capacity left by one asset can go to another.
+    """
+    new = offer_cap_kw.copy()
+    total = offer_kw.sum(axis=0)
+    finite = np.isfinite(cap_kw)
+    for k, rules in enumerate(limits):
+        target = pool_targets(total[k], cap_kw[k], rules)
+        dropped = (target <= 0) & (total[k] > TOLERANCE_KW)
+        new[:, k, dropped] = 0.0
+        over = finite[k] & (total[k] > cap_kw[k] + TOLERANCE_KW) & ~dropped
+        if over.any():
+            share = cap_kw[k, over] / total[k, over]
+            new[:, k, over] = np.minimum(new[:, k, over], offer_kw[:, k, over] * share)
+        capped = np.isfinite(offer_cap_kw[:, k, :]) & (offer_cap_kw[:, k, :] > 0)
+        slack = np.where(finite[k] & ~over & ~dropped, cap_kw[k] - total[k], 0.0)
+        held = capped & (offer_kw[:, k, :] >= offer_cap_kw[:, k, :] - TOLERANCE_KW)
+        weight = np.where(held & (slack > TOLERANCE_KW), offer_cap_kw[:, k, :], 0.0)
+        weights = weight.sum(axis=0)
+        grow = weights > 0
+        new[:, k, grow] += slack[grow] * weight[:, grow] / weights[grow]
+    return new
+
+
 # --- the same rules as constraints of the monolithic problem -------------------------------
 
 

@@ -12,7 +12,7 @@ from typing import Any, Literal
 import numpy as np
 import numpy.typing as npt
 import scipy.sparse as sp
-from scipy.optimize import Bounds, LinearConstraint, milp
+from scipy.optimize import Bounds, LinearConstraint, linprog, milp
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -211,30 +211,49 @@ class Solution:
     mip_gap: float | None = None
     group_status: tuple[SolveStatus, ...] = ()
     """`solve_separable`: the status of each group, in group order."""
+    row_duals: FloatArray | None = None
+    """LPs solved by `solve`: ∂ objective / ∂ row bound for every row (None otherwise)."""
+    constraints: Mapping[str, tuple[int, int]] | None = None
 
     def value(self, name: str) -> FloatArray:
         block = self.variables[name]
         return self.x[block.start : block.start + block.size].reshape(block.shape)
 
+    def dual(self, name: str) -> FloatArray:
+        """Duals of a constraint block: the change of the minimised objective per unit
+        increase of the binding bound (e.g. <= 0 for a binding upper bound of a cost)."""
+        if self.row_duals is None or self.constraints is None:
+            raise ValueError("no duals: only LPs solved by `solve` have them")
+        start, count = self.constraints[name]
+        return self.row_duals[start : start + count]
+
 
 def solve(problem: Problem, options: SolverOptions) -> Solution:
-    """Solve the whole problem in one HiGHS call (LP or MILP), within the time limit and gap."""
+    """Solve the whole problem in one HiGHS call (LP or MILP), within the time limit and gap.
+
+    LPs come back with row duals (`Solution.dual`); MILPs with the MIP gap reached.
+    """
     started = time.perf_counter()
     cost, lower, upper, integer = problem.columns()
     row_lower, row_upper = problem.row_bounds()
     matrix = problem.matrix()
     presolve = True if options.presolve is None else options.presolve
+    args = (cost, lower, upper, integer, matrix, row_lower, row_upper)
     if options.backend == "highspy":
-        runner = _HighsRunner(_import_highspy(), options, presolve)
-        status, x, objective, gap = runner.run(
-            cost, lower, upper, integer, matrix, row_lower, row_upper
-        )
+        outcome = _HighsRunner(_import_highspy(), options, presolve).run(*args)
+    elif integer.any():
+        outcome = _run_scipy(*args, options, presolve)
     else:
-        status, x, objective, gap = _run_scipy(
-            cost, lower, upper, integer, matrix, row_lower, row_upper, options, presolve
-        )
+        outcome = _run_scipy_lp(*args, options, presolve)
     return Solution(
-        status, objective, x, dict(problem.variables), time.perf_counter() - started, gap
+        outcome.status,
+        outcome.objective,
+        outcome.x,
+        dict(problem.variables),
+        time.perf_counter() - started,
+        outcome.mip_gap,
+        row_duals=outcome.row_duals,
+        constraints=dict(problem.constraints),
     )
 
 
@@ -281,15 +300,13 @@ def solve_separable(problem: Problem, options: SolverOptions) -> Solution:
         cols, rws = col_order[c0:c1], row_order[r0:r1]
         args = (cost[cols], lower[cols], upper[cols], integer[cols], sub)
         if runner is not None:
-            status, x, objective, _ = runner.run(*args, row_lower[rws], row_upper[rws])
+            outcome = runner.run(*args, row_lower[rws], row_upper[rws])
         else:
-            status, x, objective, _ = _run_scipy(
-                *args, row_lower[rws], row_upper[rws], options, presolve
-            )
-        statuses.append(status)
-        if status.has_solution:
-            x_sorted[c0:c1] = x
-            total += objective
+            outcome = _run_scipy(*args, row_lower[rws], row_upper[rws], options, presolve)
+        statuses.append(outcome.status)
+        if outcome.status.has_solution:
+            x_sorted[c0:c1] = outcome.x
+            total += outcome.objective
     x_all = np.empty(problem.num_cols)
     x_all[col_order] = x_sorted
     overall = _worst(statuses)
@@ -307,6 +324,19 @@ def solve_separable(problem: Problem, options: SolverOptions) -> Solution:
 # --- backends -----------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class _Outcome:
+    status: SolveStatus
+    x: FloatArray
+    objective: float
+    mip_gap: float | None = None
+    row_duals: FloatArray | None = None
+
+
+def _failed(status: SolveStatus, n_cols: int) -> _Outcome:
+    return _Outcome(status, np.full(n_cols, np.nan), float("nan"))
+
+
 def _run_scipy(
     cost: FloatArray,
     lower: FloatArray,
@@ -317,12 +347,10 @@ def _run_scipy(
     row_upper: FloatArray,
     options: SolverOptions,
     presolve: bool,
-) -> tuple[SolveStatus, FloatArray, float, float | None]:
+) -> _Outcome:
+    """`scipy.optimize.milp` (LP or MILP; no duals)."""
     constraints = [LinearConstraint(matrix, row_lower, row_upper)] if matrix.shape[0] > 0 else []
-    milp_options: dict[str, Any] = {
-        "time_limit": options.time_limit_s,
-        "presolve": presolve,
-    }
+    milp_options: dict[str, Any] = {"time_limit": options.time_limit_s, "presolve": presolve}
     if integer.any():
         milp_options["mip_rel_gap"] = options.mip_rel_gap
     result = milp(
@@ -332,14 +360,58 @@ def _run_scipy(
         constraints=constraints,
         options=milp_options,
     )
-    gap = getattr(result, "mip_gap", None)
     if result.x is None:
-        status = {2: SolveStatus.INFEASIBLE, 3: SolveStatus.UNBOUNDED}.get(
-            result.status, SolveStatus.NO_SOLUTION
-        )
-        return status, np.full(cost.size, np.nan), float("nan"), None
+        return _failed(_scipy_failure(result.status), cost.size)
     status = SolveStatus.OPTIMAL if result.status == 0 else SolveStatus.FEASIBLE
-    return status, np.asarray(result.x, np.float64), float(result.fun), gap
+    gap = getattr(result, "mip_gap", None) if integer.any() else None
+    return _Outcome(status, np.asarray(result.x, np.float64), float(result.fun), gap)
+
+
+def _run_scipy_lp(
+    cost: FloatArray,
+    lower: FloatArray,
+    upper: FloatArray,
+    integer: BoolArray,
+    matrix: sp.csc_array,
+    row_lower: FloatArray,
+    row_upper: FloatArray,
+    options: SolverOptions,
+    presolve: bool,
+) -> _Outcome:
+    """`scipy.optimize.linprog` (HiGHS), which also returns the row duals of an LP."""
+    del integer
+    rows = sp.csr_array(matrix)
+    equal = np.isfinite(row_lower) & (row_lower == row_upper)
+    upper_rows = np.flatnonzero(~equal & np.isfinite(row_upper))
+    lower_rows = np.flatnonzero(~equal & np.isfinite(row_lower))
+    equal_rows = np.flatnonzero(equal)
+    a_ub = sp.vstack([rows[upper_rows], -rows[lower_rows]], format="csr")
+    b_ub = np.concatenate([row_upper[upper_rows], -row_lower[lower_rows]])
+    result = linprog(
+        cost,
+        A_ub=a_ub if b_ub.size else None,
+        b_ub=b_ub if b_ub.size else None,
+        A_eq=rows[equal_rows] if equal_rows.size else None,
+        b_eq=row_lower[equal_rows] if equal_rows.size else None,
+        bounds=np.column_stack([lower, upper]),
+        method="highs",
+        options={"time_limit": options.time_limit_s, "presolve": presolve},
+    )
+    if result.x is None:
+        return _failed(_scipy_failure(result.status), cost.size)
+    duals = np.zeros(matrix.shape[0])
+    if b_ub.size:
+        marginal = np.asarray(result.ineqlin.marginals, np.float64)
+        np.add.at(duals, upper_rows, marginal[: upper_rows.size])
+        np.add.at(duals, lower_rows, -marginal[upper_rows.size :])
+    if equal_rows.size:
+        duals[equal_rows] = np.asarray(result.eqlin.marginals, np.float64)
+    status = SolveStatus.OPTIMAL if result.status == 0 else SolveStatus.FEASIBLE
+    return _Outcome(status, np.asarray(result.x, np.float64), float(result.fun), None, duals)
+
+
+def _scipy_failure(code: int) -> SolveStatus:
+    return {2: SolveStatus.INFEASIBLE, 3: SolveStatus.UNBOUNDED}.get(code, SolveStatus.NO_SOLUTION)
 
 
 class _HighsRunner:
@@ -363,7 +435,7 @@ class _HighsRunner:
         matrix: sp.csc_array,
         row_lower: FloatArray,
         row_upper: FloatArray,
-    ) -> tuple[SolveStatus, FloatArray, float, float | None]:
+    ) -> _Outcome:
         hs = self.module
         lp = hs.HighsLp()
         n_rows, n_cols = matrix.shape
@@ -402,12 +474,14 @@ class _HighsRunner:
             status = SolveStatus.NO_SOLUTION
         if not status.has_solution:
             self.bases.pop(key, None)
-            return status, np.full(n_cols, np.nan), float("nan"), None
-        if not mip:
-            self.bases[key] = self.highs.getBasis()
-        x = np.asarray(self.highs.getSolution().col_value, np.float64)
-        gap = float(info.mip_gap) if mip else None
-        return status, x, float(info.objective_function_value), gap
+            return _failed(status, n_cols)
+        solution = self.highs.getSolution()
+        x = np.asarray(solution.col_value, np.float64)
+        objective = float(info.objective_function_value)
+        if mip:
+            return _Outcome(status, x, objective, float(info.mip_gap))
+        self.bases[key] = self.highs.getBasis()
+        return _Outcome(status, x, objective, None, np.asarray(solution.row_dual, np.float64))
 
 
 def _import_highspy() -> Any:

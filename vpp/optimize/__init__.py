@@ -1,0 +1,1 @@
+"""Pure LP/MILP recipes for the pool: bidding (robust offers, ladders) and disaggregation."""

@@ -1,0 +1,428 @@
+"""The bid optimiser: per-asset firm schedules and robust offers, pooled into price ladders.
+
+Money, per asset i, product k and interval t (Δt h, prices CNY/MWh, kW -> MWh by Δt/1000):
+
+- firm schedule b (deviation from baseline, arbitrage): costs energy_price[t]·b·Δt/1000;
+- offer q_k: expected value (s_k·price_k[t] − d_k·energy_price[t]·[tariff_k] − act_i −
+  risk_i[t])·q·Δt/1000, where s_k = +1 if the product pays the pool (`paid_to_pool`),
+  −1 if the pool pays its price; d_k = +1 for UP (raise net load), −1 for DOWN.
+
+Energy assumption (`energy_at_tariff`): for peak-shaving products the accepted energy is
+also metered and paid at the pool's energy price, on top of the product price: valley
+filling buys its extra energy, peak cutting saves the energy it does not draw. For energy
+products (spot, green power) set it False: the product price *is* the energy's price.
+The expected price is the price expected if accepted; offers are valued as if accepted
+(the risk cost can carry the expected penalty or the chance of non-acceptance).
+
+Decomposition (`method="decomposed"`): the pool rules are the only coupling between
+assets, so each asset's robust problem (`vpp.optimize.offers`) is solved on its own
+(closed form without energy or ramp limits, otherwise one LP each, in worker processes
+for large fleets). Pool caps and rules are then enforced by trimming per-asset offers in
+merit order and rounding the pool totals DOWN (`vpp.optimize.pool`); the robust box keeps
+every smaller offer deliverable. Assets that lost offers are re-solved with those offers
+capped, so the energy they no longer commit can serve other intervals; a few rounds,
+then a last trim. `method="monolithic"` solves one MILP over all assets with the pool
+caps and rules as constraints (binaries only for minimum quantity and duration), the
+reference the benchmark measures the decomposition's gap against.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, replace
+from datetime import date
+from typing import Literal
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from vpp.domain.market import Bid, OfferLimits
+from vpp.domain.units import KWH_PER_MWH, Direction, FloatArray
+from vpp.optimize.blocks import solve_offers
+from vpp.optimize.fleet import Fleet
+from vpp.optimize.ladder import Ladder, build_ladder
+from vpp.optimize.offers import FIRM, OFFER, OfferModel, build_offer_problem
+from vpp.optimize.pool import (
+    TOLERANCE_KW,
+    add_pool_caps,
+    add_pool_rules,
+    apply_pool_rules,
+    share_pool_caps,
+)
+from vpp.optimize.problem import SolverOptions, SolveStatus, solve
+
+Method = Literal["decomposed", "monolithic"]
+PRICE_SAMPLE_ASSETS = 60
+"""Default size of the sample whose LP prices the pool caps (`cap_prices`)."""
+IntArray = npt.NDArray[np.int64]
+
+
+@dataclass(frozen=True)
+class ProductInput:
+    """One market product the pool may offer into, for one horizon."""
+
+    name: str
+    limits: OfferLimits
+    """The pack's numbers: side (UP/DOWN), floor, cap, minimum quantity, step, duration..."""
+    expected_price_cny_per_mwh: FloatArray
+    """(T,) price expected if accepted (CNY/MWh)."""
+    pool_cap_kw: FloatArray | float = math.inf
+    """(T,) most the pool could win per interval (market demand; kW, inf = none, 0 = closed)."""
+    paid_to_pool: bool = True
+    """True: the market pays the pool the price (peak-shaving in both directions, selling
+    energy): ladder prices increase. False: the pool pays it (buying spot or green energy):
+    ladder prices decrease, as a willingness to pay."""
+    energy_at_tariff: bool = True
+    """True: accepted energy is also paid at the pool's energy price (module docstring)."""
+
+    def __post_init__(self) -> None:
+        price = np.array(self.expected_price_cny_per_mwh, np.float64, ndmin=1)
+        cap = np.array(np.broadcast_to(self.pool_cap_kw, price.shape), np.float64)
+        if not np.isfinite(price).all():
+            raise ValueError(f"{self.name}: expected prices must be finite")
+        if np.isnan(cap).any() or (cap < 0).any():
+            raise ValueError(f"{self.name}: pool caps must be >= 0 (inf = none)")
+        object.__setattr__(self, "expected_price_cny_per_mwh", price)
+        object.__setattr__(self, "pool_cap_kw", cap)
+
+    @property
+    def direction(self) -> Direction:
+        return self.limits.side
+
+    @property
+    def cap_kw(self) -> FloatArray:
+        return np.asarray(self.pool_cap_kw, np.float64)
+
+
+@dataclass(frozen=True)
+class BidInputs:
+    """Everything the bid optimiser needs for one horizon (usually a market day, T = 96)."""
+
+    fleet: Fleet
+    products: tuple[ProductInput, ...]
+    energy_price_cny_per_mwh: FloatArray
+    """(T,) price the pool pays for energy (time-of-use tariff, spot or green price)."""
+    risk_cost_cny_per_mwh: FloatArray | float = 0.0
+    """(n, T) expected penalty / risk cost per MWh offered (CNY/MWh, >= 0)."""
+    reserve_margin: float = 0.0
+    """Fraction of each asset's headroom held back for intraday correction (0..1)."""
+    keep_energy: bool = True
+    """Firm schedules leave energy-limited assets at least as full as idling would."""
+    pay_as_bid_shading: float = 0.5
+    """Pay-as-bid products: fraction of the way from cost to the expected price (0..1)."""
+
+    def __post_init__(self) -> None:
+        n, t = self.fleet.n_assets, self.fleet.horizon
+        if not self.products:
+            raise ValueError("at least one product is needed")
+        names = [p.name for p in self.products]
+        if len(set(names)) != len(names):
+            raise ValueError("product names must be unique")
+        energy = np.array(self.energy_price_cny_per_mwh, np.float64, ndmin=1)
+        if energy.shape != (t,) or not np.isfinite(energy).all():
+            raise ValueError(f"energy_price_cny_per_mwh must be {t} finite values")
+        risk = np.array(np.broadcast_to(self.risk_cost_cny_per_mwh, (n, t)), np.float64)
+        if not np.isfinite(risk).all() or (risk < 0).any():
+            raise ValueError("risk_cost_cny_per_mwh must be finite and >= 0")
+        for product in self.products:
+            if product.expected_price_cny_per_mwh.shape != (t,):
+                raise ValueError(f"{product.name}: expected prices must have {t} values")
+            if product.limits.intervals_per_day != t:
+                raise ValueError(
+                    f"{product.name}: its intervals ({product.limits.intervals_per_day}) "
+                    f"differ from the fleet's horizon ({t})"
+                )
+        if not 0.0 <= self.pay_as_bid_shading <= 1.0:
+            raise ValueError("pay_as_bid_shading must lie in [0, 1]")
+        object.__setattr__(self, "products", tuple(self.products))
+        object.__setattr__(self, "energy_price_cny_per_mwh", energy)
+        object.__setattr__(self, "risk_cost_cny_per_mwh", risk)
+
+    @property
+    def risk_kw(self) -> FloatArray:
+        return np.asarray(self.risk_cost_cny_per_mwh, np.float64)
+
+    @property
+    def direction_signs(self) -> IntArray:
+        return np.array([1 if p.direction == Direction.UP else -1 for p in self.products])
+
+    @property
+    def pool_caps_kw(self) -> FloatArray:
+        return np.stack([p.cap_kw for p in self.products])
+
+    @property
+    def limits(self) -> tuple[OfferLimits, ...]:
+        return tuple(p.limits for p in self.products)
+
+
+@dataclass(frozen=True)
+class BidPlan:
+    """The optimiser's answer: what each asset does and offers, and the pool's ladders."""
+
+    method: Method
+    asset_ids: tuple[str, ...]
+    products: tuple[str, ...]
+    firm_kw: FloatArray
+    """(n, T) firm deviation from baseline per asset (kW, net-load sign)."""
+    offer_kw: FloatArray
+    """(n, K, T) quantity each asset offers to each product (kW, >= 0)."""
+    ladders: tuple[Ladder, ...]
+    objective_cny: float
+    """Expected profit versus following the baselines (CNY), see `plan_value`."""
+    solve_seconds: float
+    status: SolveStatus
+    asset_status: tuple[SolveStatus, ...]
+    rounds: int = 0
+    """Decomposed: re-solve rounds used to enforce the pool rules."""
+    mip_gap: float | None = None
+
+    @property
+    def pool_offer_kw(self) -> FloatArray:
+        """(K, T) the pool's offered quantity per product and interval (kW)."""
+        return np.asarray(self.offer_kw.sum(axis=0), np.float64)
+
+    def ladder(self, product: str) -> Ladder:
+        return self.ladders[self.products.index(product)]
+
+    def offers_frame(self) -> pd.DataFrame:
+        """offer_kw by (asset_id, product, interval), only the non-zero offers."""
+        n, k, t = self.offer_kw.shape
+        i, j, s = np.nonzero(self.offer_kw > TOLERANCE_KW)
+        return pd.DataFrame(
+            {
+                "asset_id": [self.asset_ids[a] for a in i],
+                "product": [self.products[p] for p in j],
+                "interval": s,
+                "offer_kw": self.offer_kw[i, j, s],
+            }
+        ).set_index(["asset_id", "product", "interval"])
+
+    def firm_frame(self) -> pd.DataFrame:
+        """firm_kw by (asset_id, interval)."""
+        n, t = self.firm_kw.shape
+        index = pd.MultiIndex.from_product(
+            [list(self.asset_ids), range(t)], names=["asset_id", "interval"]
+        )
+        return pd.DataFrame({"firm_kw": self.firm_kw.ravel()}, index=index)
+
+    def to_bid(self, product: str, day: date, participant: str, side: Direction) -> Bid:
+        """The ladders of ``product`` as the market's `Bid` for ``day``."""
+        return Bid(product, day, participant, side, self.ladder(product).offers)
+
+
+def unit_values(inputs: BidInputs) -> tuple[FloatArray, FloatArray]:
+    """(value (n, K, T) CNY per kW-interval offered, firm cost (T,) CNY per kW-interval)."""
+    fleet = inputs.fleet
+    per_kw = fleet.interval_hours / KWH_PER_MWH
+    energy = inputs.energy_price_cny_per_mwh
+    rows = []
+    for product, d in zip(inputs.products, inputs.direction_signs, strict=True):
+        s = 1.0 if product.paid_to_pool else -1.0
+        tariff = energy if product.energy_at_tariff else 0.0
+        rows.append(s * product.expected_price_cny_per_mwh - d * tariff)
+    base = np.stack(rows)[None]  # (1, K, T)
+    own = fleet.activation_cost_cny_per_mwh[:, None, None] + inputs.risk_kw[:, None, :]
+    return (base - own) * per_kw, energy * per_kw
+
+
+def reservation_prices(inputs: BidInputs) -> FloatArray:
+    """(n, K, T) price at which offering breaks even (CNY/MWh): the ladders' truthful price.
+
+    s_k·(d_k·energy_price·[tariff_k] + activation + risk): offers paid to the pool need
+    at least this price, bids the pool pays accept at most this price.
+    """
+    fleet = inputs.fleet
+    energy = inputs.energy_price_cny_per_mwh
+    own = fleet.activation_cost_cny_per_mwh[:, None] + inputs.risk_kw
+    out = []
+    for product, d in zip(inputs.products, inputs.direction_signs, strict=True):
+        s = 1.0 if product.paid_to_pool else -1.0
+        tariff = energy if product.energy_at_tariff else 0.0
+        out.append(s * (d * tariff + own))
+    return np.stack(out, axis=1)
+
+
+def plan_value(inputs: BidInputs, firm_kw: FloatArray, offer_kw: FloatArray) -> float:
+    """Expected profit (CNY) of a firm schedule (n, T) and offers (n, K, T), module docstring."""
+    value, firm_cost = unit_values(inputs)
+    return float(np.sum(value * offer_kw) - np.sum(firm_cost * firm_kw))
+
+
+def build_bids(
+    inputs: BidInputs,
+    options: SolverOptions | None = None,
+    *,
+    method: Method = "decomposed",
+    workers: int | None = None,
+    max_rounds: int = 3,
+    price_sample: int = PRICE_SAMPLE_ASSETS,
+) -> BidPlan:
+    """Optimise the pool's firm schedules, robust offers and price ladders (module docstring).
+
+    options: HiGHS time limit (per call) and MIP gap; workers: processes for the
+    decomposition (None = os.cpu_count()); max_rounds: decomposed capped re-solve rounds;
+    price_sample: assets in the LP that prices binding pool caps (0 = no pricing).
+    """
+    options = options or SolverOptions()
+    started = time.perf_counter()
+    value, firm_cost = unit_values(inputs)
+    caps = inputs.pool_caps_kw
+    offer_cap = np.where(caps[None] > 0, np.inf, 0.0) * np.ones_like(value)
+    model = OfferModel(
+        fleet=inputs.fleet.with_reserve(inputs.reserve_margin),
+        direction=inputs.direction_signs,
+        value_cny_per_kw=value,
+        firm_cost_cny_per_kw=firm_cost,
+        offer_cap_kw=offer_cap,
+        keep_energy=inputs.keep_energy,
+    )
+    if method == "decomposed":
+        firm, offer, asset_status, rounds, gap = _decomposed(
+            inputs, model, options, workers, max_rounds, price_sample
+        )
+        ok = all(s == SolveStatus.OPTIMAL for s in asset_status)
+        status = SolveStatus.OPTIMAL if ok else SolveStatus.FEASIBLE
+    elif method == "monolithic":
+        firm, offer, status, gap = _monolithic(inputs, model, options)
+        asset_status, rounds = (status,) * inputs.fleet.n_assets, 0
+    else:
+        raise ValueError(f"unknown method {method!r}")
+    seconds = time.perf_counter() - started
+    reservation = reservation_prices(inputs)
+    ladders = tuple(
+        build_ladder(
+            p.name,
+            offer[:, k, :],
+            reservation[:, k, :],
+            p.limits,
+            paid_to_pool=p.paid_to_pool,
+            expected_price_cny_per_mwh=p.expected_price_cny_per_mwh,
+            asset_ids=inputs.fleet.asset_ids,
+            shading=inputs.pay_as_bid_shading,
+        )
+        for k, p in enumerate(inputs.products)
+    )
+    return BidPlan(
+        method=method,
+        asset_ids=inputs.fleet.asset_ids,
+        products=tuple(p.name for p in inputs.products),
+        firm_kw=firm,
+        offer_kw=offer,
+        ladders=ladders,
+        objective_cny=plan_value(inputs, firm, offer),
+        solve_seconds=seconds,
+        status=status,
+        asset_status=asset_status,
+        rounds=rounds,
+        mip_gap=gap,
+    )
+
+
+def _decomposed(
+    inputs: BidInputs,
+    model: OfferModel,
+    options: SolverOptions,
+    workers: int | None,
+    max_rounds: int,
+    price_sample: int,
+) -> tuple[FloatArray, FloatArray, tuple[SolveStatus, ...], int, None]:
+    """Per-asset optimum, then cap prices, capped re-solves and a last trim (module docstring)."""
+    first = solve_offers(model, options, workers)
+    firm, offer = first.firm_kw.copy(), first.offer_kw.copy()
+    status = list(first.status)
+    caps = inputs.pool_caps_kw
+
+    def resolve(assets: IntArray, sub: OfferModel) -> None:
+        again = solve_offers(sub, options, workers)
+        solved = np.array([s.has_solution for s in again.status], bool)
+        firm[assets[solved]] = again.firm_kw[solved]
+        offer[assets[solved]] = again.offer_kw[solved]
+        failed = assets[~solved]
+        offer[failed] = np.minimum(offer[failed], sub.offer_cap_kw[~solved])
+
+    priced = model
+    if price_sample > 0 and (offer.sum(axis=0) > caps + TOLERANCE_KW).any():
+        prices = cap_prices(model, caps, options, price_sample)
+        priced = replace(model, value_cny_per_kw=model.value_cny_per_kw - prices[None])
+        touched = np.flatnonzero(((offer > TOLERANCE_KW) & (prices[None] > 0)).any(axis=(1, 2)))
+        if touched.size:
+            resolve(touched, priced.take(touched))
+    offer_cap = model.offer_cap_kw.copy()
+    rounds = 0
+    while rounds < max_rounds:
+        new_cap = share_pool_caps(offer, offer_cap, caps, inputs.limits)
+        changed = np.flatnonzero(
+            ~np.isclose(new_cap, offer_cap, rtol=0.0, atol=TOLERANCE_KW).all(axis=(1, 2))
+            & ((offer > new_cap + TOLERANCE_KW) | (new_cap > offer_cap)).any(axis=(1, 2))
+        )
+        offer_cap = new_cap
+        if changed.size == 0:
+            break
+        rounds += 1
+        resolve(changed, replace(priced.take(changed), offer_cap_kw=offer_cap[changed]))
+    kept, _ = apply_pool_rules(offer, model.value_cny_per_kw, caps, inputs.limits)
+    return firm, kept, tuple(status), rounds, None
+
+
+def cap_prices(
+    model: OfferModel, caps_kw: FloatArray, options: SolverOptions, sample_size: int
+) -> FloatArray:
+    """Shadow prices of the pool caps (K, T) in CNY per kW-interval (>= 0).
+
+    The duals of the cap rows of the LP with the caps over a systematic sample of at most
+    ``sample_size`` assets (the whole fleet if that small), the caps scaled by the
+    sample's share of the fleet. Assets are sampled evenly along their order by structure
+    (energy bounds, ramp) and activation cost, so each kind and cost level is represented.
+    """
+    n = model.n_assets
+    fleet = model.fleet
+    if n <= sample_size:
+        sample, share = np.arange(n), 1.0
+    else:
+        order = np.lexsort(
+            (
+                fleet.activation_cost_cny_per_mwh,
+                fleet.ramp_limited,
+                np.isfinite(fleet.e_min_kwh),
+                np.isfinite(fleet.e_max_kwh),
+            )
+        )
+        sample = np.sort(order[np.linspace(0, n - 1, sample_size).round().astype(np.int64)])
+        share = sample.size / n
+    sub = model.take(sample)
+    problem = build_offer_problem(sub)
+    add_pool_caps(problem, sub, caps_kw * share)
+    solution = solve(problem, options)
+    prices = np.zeros(caps_kw.size)
+    if solution.status.has_solution and "pool_cap" in problem.constraints:
+        rows = np.flatnonzero(np.isfinite(caps_kw).ravel())
+        prices[rows] = np.maximum(-solution.dual("pool_cap"), 0.0)
+    return prices.reshape(caps_kw.shape)
+
+
+def _monolithic(
+    inputs: BidInputs, model: OfferModel, options: SolverOptions
+) -> tuple[FloatArray, FloatArray, SolveStatus, float | None]:
+    """One MILP over all assets with pool caps and rules; the step by rounding down after."""
+    caps = inputs.pool_caps_kw
+    problem = build_offer_problem(model)
+    add_pool_caps(problem, model, caps)
+    add_pool_rules(problem, model, caps, inputs.limits)
+    solution = solve(problem, options)
+    n, k, t = model.n_assets, model.n_products, model.horizon
+    if not solution.status.has_solution:
+        return np.zeros((n, t)), np.zeros((n, k, t)), solution.status, None
+    firm = solution.value(FIRM)
+    offer = np.clip(solution.value(OFFER), 0.0, None)
+    kept, _ = apply_pool_rules(offer, model.value_cny_per_kw, caps, inputs.limits)
+    return firm, kept, solution.status, solution.mip_gap
+
+
+def decomposition_gap(monolithic: BidPlan, decomposed: BidPlan) -> float:
+    """Relative objective gap (monolithic − decomposed) / |monolithic| (0 if both are 0)."""
+    scale = abs(monolithic.objective_cny)
+    if scale < 1e-12:
+        return 0.0 if abs(decomposed.objective_cny) < 1e-12 else math.inf
+    return (monolithic.objective_cny - decomposed.objective_cny) / scale
