@@ -12,7 +12,8 @@ Day D (Beijing time), with G = the earliest gate closure of the bidding products
   forecast, optimise, store drafts (approved at once if the policy auto-approves);
 - every tick before G: submit the approved bids of D (each exactly once, by its key), so
   an operator's approval is the go signal and a bid to hold back stays a draft;
-- ``fetch_awards`` from G + 1 min, every tick until every submitted bid of D has its awards.
+- ``fetch_awards`` from G + 1 min, every tick until every submitted bid of D has its awards;
+- ``plan_dispatch`` once the awards are in: per-asset setpoints queued for day D.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from starlette.concurrency import run_in_threadpool
 
 from vpp.bidding import repository, service, workflow
 from vpp.bidding.schemas import BidState, DraftRequest
+from vpp.dispatch.planning import plan_day
 from vpp.domain.time import market_day_of
 from vpp.kit.errors import Problem
 from vpp.models import JobRun
@@ -194,6 +196,21 @@ class MarketDay:
             await run_in_threadpool(
                 finish, self.factory, "fetch_awards", str(day), self.state.clock.now(), "done", ""
             )
+            await self._once("plan_dispatch", day, self.plan_dispatch)
+
+    async def plan_dispatch(self, day: date) -> str:
+        """Split the day's awards among the assets and queue their setpoints."""
+
+        def plan() -> str:
+            with self.factory() as session:
+                summary = plan_day(session, self.state.packs, day, self.state.clock.now())
+                session.commit()
+            return (
+                f"{summary.commands} command(s) for {summary.assets} asset(s); "
+                f"awarded {summary.awarded_kwh} kWh, shortfall {summary.shortfall_kwh} kWh"
+            )
+
+        return await run_in_threadpool(plan)
 
 
 def start_scheduler(market_day: MarketDay, tick_seconds: float = TICK_SECONDS) -> AsyncIOScheduler:

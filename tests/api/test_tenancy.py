@@ -82,6 +82,7 @@ ROUTES = [
     Route("POST", "/v1/bids/{bid}/submit", OPS),
     Route("GET", "/v1/awards", OG, params=DAY),
     Route("GET", "/v1/participation", EO, params=DAY),
+    Route("GET", "/v1/dispatch/plan", EO, params=DAY),
     Route("POST", "/v1/accounts", ADM, lambda o: {"name": "New Co", "kind": "enterprise"}),
     Route("POST", "/v1/keys", ADM, lambda o: {"account_id": o["account"]}),
     Route("DELETE", "/v1/keys/{key}", ADM),

@@ -246,9 +246,11 @@ def test_a_whole_day_is_awarded_by_the_scheduler_and_shared_among_assets(
                 assert quantity <= offered[interval] + 1e-6
     with session_factory() as session:
         runs = session.scalars(select(JobRun.job).where(JobRun.period == str(DAY))).all()
-    assert runs == ["fetch_awards"]  # drafted through the API, not by the scheduler
+    # Drafted through the API, not by the scheduler; awards fetched, then the day planned.
+    assert sorted(runs) == ["fetch_awards", "plan_dispatch"]
 
     assert_the_fleet_can_deliver(session_factory, awarded)
+    assert_the_plan_meets_the_awards(client, operator, enterprise, fleet, awarded)
 
     # Each enterprise sees its own assets' share, and the shares add up to the awards.
     mine = client.get("/v1/participation", params={"day": str(DAY)}, headers=enterprise.headers)
@@ -288,3 +290,31 @@ def assert_the_fleet_can_deliver(
         energy = simulate_energy(asset.battery, setpoint)
         assert energy.min() >= asset.battery.e_min_kwh - 1e-3
         assert energy.max() <= asset.battery.e_max_kwh + 1e-3
+
+
+def assert_the_plan_meets_the_awards(
+    client: TestClient,
+    operator: Caller,
+    enterprise: Caller,
+    fleet: dict[str, list[str]],
+    awarded: dict[tuple[str, int], float],
+) -> None:
+    """The scheduler planned the day: targets met without shortfall, setpoints queued to
+    go out before their intervals, each enterprise seeing only its own assets' plan."""
+    plan = client.get("/v1/dispatch/plan", params={"day": str(DAY)}, headers=operator.headers)
+    assert plan.status_code == 200
+    targets = {(t["product"], t["interval"]): t for t in plan.json()["targets"]}
+    assert set(targets) == {key for key, kw in awarded.items() if kw > 0}
+    for key, target in targets.items():
+        assert target["awarded_kw"] == pytest.approx(awarded[key], abs=0.01)
+        assert target["shortfall_kw"] == pytest.approx(0.0, abs=1e-3)
+    assert {a["asset_id"] for a in plan.json()["assets"]} == set(fleet["a"] + fleet["b"])
+    mine = client.get("/v1/dispatch/plan", params={"day": str(DAY)}, headers=enterprise.headers)
+    assert mine.json()["targets"] == []
+    assert {a["asset_id"] for a in mine.json()["assets"]} == set(fleet["a"])
+    commands = client.get("/v1/commands", params={"limit": 500}, headers=operator.headers).json()[
+        "items"
+    ]
+    planned = [c for c in commands if c["source"] == "plan"]
+    assert planned, "the plan queued no setpoints"
+    assert all(c["state"] == "pending" for c in planned)

@@ -54,7 +54,11 @@ def test_two_instances_draft_and_submit_once_then_fetch_awards(
         runs = session.execute(
             select(JobRun.job, JobRun.status).where(JobRun.period == str(DAY))
         ).all()
-    assert sorted(tuple(r) for r in runs) == [("draft_bids", "done"), ("fetch_awards", "done")]
+    assert sorted(tuple(r) for r in runs) == [
+        ("draft_bids", "done"),
+        ("fetch_awards", "done"),
+        ("plan_dispatch", "done"),
+    ]
 
 
 def test_a_period_is_claimed_once_and_a_failed_run_is_released(

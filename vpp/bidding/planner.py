@@ -44,6 +44,8 @@ class PoolAsset:
     """Lowest deviation from the forecast baseline per interval (kW)."""
     hi_kw: FloatArray
     """Highest deviation per interval (kW)."""
+    baseline_kw: FloatArray
+    """Median forecast net load per interval (kW): what the deviations are added to."""
 
 
 @dataclass(frozen=True)

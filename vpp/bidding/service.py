@@ -181,6 +181,7 @@ def pool_assets(session: Session, day: date, risk_quantile: float) -> list[PoolA
                 battery=outlook.battery,
                 lo_kw=lo,
                 hi_kw=hi,
+                baseline_kw=outlook.median_kw,
             )
         )
     return pool

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import date
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse, Response
@@ -10,7 +11,16 @@ from sqlalchemy.orm import Session
 
 from vpp.assets.service import tenant_scope
 from vpp.dispatch import repository, service
-from vpp.dispatch.schemas import CommandDetail, CommandEventOut, CommandOut, SetpointCreate
+from vpp.dispatch.planning import read_plan
+from vpp.dispatch.schemas import (
+    AssetPlanOut,
+    CommandDetail,
+    CommandEventOut,
+    CommandOut,
+    DispatchPlanOut,
+    PoolTargetOut,
+    SetpointCreate,
+)
 from vpp.domain.commands import CommandState
 from vpp.kit.auth import Principal, require
 from vpp.kit.idempotency import Idempotency, idempotency
@@ -75,3 +85,29 @@ def create_setpoint(
     now = request.app.state.clock.now()
     row = service.create_manual_setpoint(session, principal, asset_id, body, now)
     return commit_json(session, idem, 201, CommandOut.model_validate(row))
+
+
+@router.get("/dispatch/plan", response_model=DispatchPlanOut)
+def read_dispatch_plan(
+    day: date,
+    principal: Principal = Depends(reader),
+    session: Session = Depends(get_session, scope="function"),
+) -> Response:
+    """The day-ahead plan: per-asset setpoints (enterprise: own assets) and, for
+    operators, the pool's awards against planned delivery with any shortfall."""
+    targets, by_asset = read_plan(session, day, tenant_scope(principal))
+    return json_response(
+        DispatchPlanOut(
+            day=day,
+            targets=[PoolTargetOut.model_validate(t) for t in targets],
+            assets=[
+                AssetPlanOut(
+                    asset_id=asset_id,
+                    baseline_kw=[round(r.baseline_kw, 3) for r in rows],
+                    deviation_kw=[round(r.deviation_kw, 3) for r in rows],
+                    setpoint_kw=[round(r.setpoint_kw, 3) for r in rows],
+                )
+                for asset_id, rows in by_asset.items()
+            ],
+        )
+    )

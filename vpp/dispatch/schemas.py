@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
@@ -56,3 +56,32 @@ class CommandOut(BaseModel):
 
 class CommandDetail(CommandOut):
     history: list[CommandEventOut]
+
+
+class PoolTargetOut(BaseModel):
+    """The pool's award of a product in an interval and what the plan delivers (kW)."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    product: str
+    interval: int
+    awarded_kw: float
+    planned_kw: float
+    shortfall_kw: float
+
+
+class AssetPlanOut(BaseModel):
+    """One asset's plan for the day, per interval (kW, net-load sign)."""
+
+    asset_id: uuid.UUID
+    baseline_kw: list[float]
+    deviation_kw: list[float]
+    setpoint_kw: list[float]
+
+
+class DispatchPlanOut(BaseModel):
+    day: date
+    targets: list[PoolTargetOut] = Field(
+        description="The pool's awards and planned delivery (operators only)."
+    )
+    assets: list[AssetPlanOut]

@@ -83,6 +83,9 @@ class PlannedSetpoint:
     interval_start: datetime
     power_kw: float
     expires_at: datetime
+    send_at: datetime | None = None
+    """When the engine may first send it (default: at once); a day-ahead plan's
+    setpoints go out shortly before their interval."""
 
 
 def enqueue_many(
@@ -105,7 +108,7 @@ def enqueue_many(
             "",
             now,
             p.expires_at,
-            now,
+            p.send_at or now,
         )
         for command_id, p in zip(ids, planned, strict=True)
     ]

@@ -69,6 +69,11 @@ class AssetOutlook:
     confidence: Confidence
     notes: tuple[str, ...]
 
+    @property
+    def median_kw(self) -> FloatArray:
+        """P50 net load per interval (kW); the nominal baseline where there is no forecast."""
+        return np.where(np.isnan(self.bands_kw[1]), self.battery.baseline_kw, self.bands_kw[1])
+
     def deviation_bounds(self, quantile: float) -> tuple[FloatArray, FloatArray]:
         """Deviation bounds (lo, hi) in kW deliverable for any baseline between the
         ``quantile`` and ``1 - quantile`` forecasts (0.5 = around the median, 0.1 = for

@@ -10,10 +10,20 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Boolean, Float, Integer, SmallInteger, String, Table, Uuid
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Date,
+    Float,
+    Integer,
+    SmallInteger,
+    String,
+    Table,
+    Uuid,
+)
 from sqlalchemy.orm import Session
 
 from vpp.models.base import UtcDateTime
@@ -39,6 +49,8 @@ def _pg_type(column_type: Any) -> str:
         return "int4"
     if isinstance(column_type, Boolean):
         return "bool"
+    if isinstance(column_type, Date):
+        return "date"
     if isinstance(column_type, String):
         return "text"
     raise TypeError(f"no bulk path for column type {column_type!r}")
@@ -49,6 +61,8 @@ def _sqlite_value(value: Any) -> Any:
         return value.hex
     if isinstance(value, datetime):
         return sqlite_timestamp(value)
+    if isinstance(value, date):
+        return value.isoformat()  # how SQLAlchemy's Date stores it on SQLite
     return value
 
 

@@ -7,6 +7,7 @@ from vpp.models.base import Base, new_id, utcnow
 from vpp.models.bidding import AwardRow, BidAllocation, BidRow, FirmSchedule, JobRun
 from vpp.models.commands import CommandEvent, SetpointCommandRow
 from vpp.models.idempotency import IdempotencyRecord
+from vpp.models.plans import PlannedSetpointRow, PoolTarget
 from vpp.models.telemetry import TelemetryReading
 
 __all__ = [
@@ -23,6 +24,8 @@ __all__ = [
     "FirmSchedule",
     "IdempotencyRecord",
     "JobRun",
+    "PlannedSetpointRow",
+    "PoolTarget",
     "SetpointCommandRow",
     "Site",
     "TelemetryReading",

@@ -1,0 +1,207 @@
+"""The day-ahead dispatch plan: awards and firm schedules into per-asset setpoint commands.
+
+After clearing (DESIGN §2, step 3) the day's awards are split among the assets by the
+disaggregation LP (`vpp.optimize.disaggregation`) on top of the firm schedules the bids
+relied on, within every asset's limits, each asset capped at what it offered. The plan is
+stored, the pool's shortfall per product and interval is recorded (never silently
+dropped), and one setpoint command per asset and active interval is written to the
+outbox, to be sent a minute before its interval starts and to expire at its end, so a
+device falls back to its own schedule when the VPP goes silent.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+import numpy as np
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from vpp.assets import repository as assets_repository
+from vpp.bidding import repository as bids_repository
+from vpp.bidding.planner import PoolAsset, fleet_of
+from vpp.bidding.schemas import BidState
+from vpp.bidding.service import pool_assets
+from vpp.dispatch.service import PlannedSetpoint, enqueue_many
+from vpp.domain.time import INTERVAL, INTERVALS_PER_DAY, interval_starts_utc
+from vpp.domain.units import Direction
+from vpp.kit.bulk import bulk_insert
+from vpp.models import AwardRow, BidRow, PlannedSetpointRow, PoolTarget
+from vpp.optimize.disaggregation import plan_setpoints
+from vpp.optimize.problem import SolverOptions
+from vpp.ports import MarketPack
+
+SEND_AHEAD = timedelta(minutes=1)
+ACTIVE_KW = 0.5
+"""Deviations smaller than this (kW) are not commanded: the asset follows its baseline."""
+SOURCE = "plan"
+SOLVER = SolverOptions(time_limit_s=60.0)
+_SETPOINT_COLUMNS = (
+    "day",
+    "asset_id",
+    "interval",
+    "account_id",
+    "baseline_kw",
+    "deviation_kw",
+    "setpoint_kw",
+)
+
+
+@dataclass(frozen=True)
+class PlanSummary:
+    day: date
+    assets: int
+    commands: int
+    awarded_kwh: float
+    shortfall_kwh: float
+
+
+def plan_day(
+    session: Session, packs: Mapping[str, MarketPack], day: date, now: datetime
+) -> PlanSummary:
+    """Plan ``day`` from its awards and firm schedules and queue the setpoints (not committed).
+
+    Planning a day twice replaces its plan; commands already queued are left to run.
+    """
+    bids = [
+        b
+        for b in bids_repository.list_bids(session, None, 1000, day=day)
+        if b.state == BidState.AWARDED.value and b.product in packs
+    ]
+    risk = bids[0].risk_quantile if bids else 0.1
+    assets = pool_assets(session, day, risk)
+    if not assets:
+        return PlanSummary(day, 0, 0, 0.0, 0.0)
+    index = {a.asset_id: i for i, a in enumerate(assets)}
+    n, horizon = len(assets), INTERVALS_PER_DAY
+    firm = np.zeros((n, horizon))
+    for asset_id, by_interval in bids_repository.firm_schedules(session, day).items():
+        if asset_id in index:
+            for t, value in by_interval.items():
+                firm[index[asset_id], t] = value
+    award, offered, directions = _awards(session, bids, index, horizon, packs)
+    plan = plan_setpoints(fleet_of(assets), firm, award, directions, SOLVER, offered_kw=offered)
+    deviation = plan.setpoint_kw
+    baseline = np.stack([a.baseline_kw for a in assets])
+    setpoint = baseline + deviation
+    session.execute(delete(PlannedSetpointRow).where(PlannedSetpointRow.day == day))
+    session.execute(delete(PoolTarget).where(PoolTarget.day == day))
+    bulk_insert(
+        session,
+        PlannedSetpointRow.__table__,  # type: ignore[arg-type]
+        _SETPOINT_COLUMNS,
+        [
+            (
+                day,
+                a.asset_id,
+                t,
+                a.account_id,
+                float(baseline[i, t]),
+                float(deviation[i, t]),
+                float(setpoint[i, t]),
+            )
+            for i, a in enumerate(assets)
+            for t in range(horizon)
+        ],
+    )
+    for k, bid in enumerate(bids):
+        for t in np.flatnonzero(award[k] > 0).tolist():
+            session.add(
+                PoolTarget(
+                    day=day,
+                    product=bid.product,
+                    interval=t,
+                    awarded_kw=float(award[k, t]),
+                    planned_kw=float(award[k, t] - plan.shortfall_kw[k, t]),
+                    shortfall_kw=float(plan.shortfall_kw[k, t]),
+                )
+            )
+    commands = _queue(session, assets, setpoint, deviation, day, now)
+    hours = 24.0 / horizon
+    return PlanSummary(
+        day=day,
+        assets=n,
+        commands=commands,
+        awarded_kwh=round(float(award.sum()) * hours, 3),
+        shortfall_kwh=round(float(plan.shortfall_kw.sum()) * hours, 3),
+    )
+
+
+def _awards(
+    session: Session,
+    bids: list[BidRow],
+    index: Mapping[uuid.UUID, int],
+    horizon: int,
+    packs: Mapping[str, MarketPack],
+) -> tuple[np.ndarray, np.ndarray, list[Direction]]:
+    """(K, T) awarded kW, (n, K, T) what each asset offered, and each product's side."""
+    award = np.zeros((len(bids), horizon))
+    offered = np.zeros((len(index), len(bids), horizon))
+    for k, bid in enumerate(bids):
+        for row in session.scalars(select(AwardRow).where(AwardRow.bid_id == bid.id)):
+            award[k, row.interval] += row.quantity_kw
+        for alloc in bids_repository.allocations_of(session, bid.id):
+            if alloc.asset_id in index:
+                offered[index[alloc.asset_id], k, alloc.interval] = alloc.offered_kw
+    directions = [packs[bid.product].limits().side for bid in bids]
+    return award, offered, directions
+
+
+def _queue(
+    session: Session,
+    assets: list[PoolAsset],
+    setpoint: np.ndarray,
+    deviation: np.ndarray,
+    day: date,
+    now: datetime,
+) -> int:
+    adapters = {
+        a.id: a.adapter for a in assets_repository.list_assets(session, None, None, 1_000_000)
+    }
+    starts = [s.to_pydatetime() for s in interval_starts_utc(day)]
+    planned = [
+        PlannedSetpoint(
+            asset_id=a.asset_id,
+            account_id=a.account_id,
+            adapter=adapters[a.asset_id],
+            interval_start=starts[t],
+            power_kw=round(float(setpoint[i, t]), 3),
+            expires_at=starts[t] + INTERVAL,
+            send_at=max(now, starts[t] - SEND_AHEAD),
+        )
+        for i, a in enumerate(assets)
+        for t in np.flatnonzero(np.abs(deviation[i]) >= ACTIVE_KW).tolist()
+        if starts[t] + INTERVAL > now
+    ]
+    enqueue_many(session, planned, now, SOURCE)
+    return len(planned)
+
+
+def read_plan(
+    session: Session, day: date, account_id: uuid.UUID | None
+) -> tuple[list[PoolTarget], dict[uuid.UUID, list[PlannedSetpointRow]]]:
+    """The day's pool targets (all callers with ``account_id`` None only) and planned
+    setpoints by asset (of one enterprise if ``account_id`` is given)."""
+    query = select(PlannedSetpointRow).where(PlannedSetpointRow.day == day)
+    if account_id is not None:
+        query = query.where(PlannedSetpointRow.account_id == account_id)
+    by_asset: dict[uuid.UUID, list[PlannedSetpointRow]] = {}
+    for row in session.scalars(
+        query.order_by(PlannedSetpointRow.asset_id, PlannedSetpointRow.interval)
+    ):
+        by_asset.setdefault(row.asset_id, []).append(row)
+    targets = (
+        []
+        if account_id is not None
+        else list(
+            session.scalars(
+                select(PoolTarget)
+                .where(PoolTarget.day == day)
+                .order_by(PoolTarget.product, PoolTarget.interval)
+            )
+        )
+    )
+    return targets, by_asset
