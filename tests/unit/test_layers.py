@@ -21,6 +21,7 @@ IO_LIBRARIES = (
 PURE_PACKAGES = {
     "vpp/domain": ("vpp.domain",),
     "vpp/forecast": ("vpp.domain", "vpp.forecast"),
+    "vpp/optimize": ("vpp.domain", "vpp.optimize"),
 }
 
 

@@ -14,16 +14,29 @@ products (spot, green power) set it False: the product price *is* the energy's p
 The expected price is the price expected if accepted; offers are valued as if accepted
 (the risk cost can carry the expected penalty or the chance of non-acceptance).
 
-Decomposition (`method="decomposed"`): the pool rules are the only coupling between
-assets, so each asset's robust problem (`vpp.optimize.offers`) is solved on its own
-(closed form without energy or ramp limits, otherwise one LP each, in worker processes
-for large fleets). Pool caps and rules are then enforced by trimming per-asset offers in
-merit order and rounding the pool totals DOWN (`vpp.optimize.pool`); the robust box keeps
-every smaller offer deliverable. Assets that lost offers are re-solved with those offers
-capped, so the energy they no longer commit can serve other intervals; a few rounds,
-then a last trim. `method="monolithic"` solves one MILP over all assets with the pool
-caps and rules as constraints (binaries only for minimum quantity and duration), the
-reference the benchmark measures the decomposition's gap against.
+Decomposition (`method="decomposed"`). The pool caps and rules are the only coupling
+between assets, so each asset's robust problem (`vpp.optimize.offers`) is solved on its
+own: closed form without energy or ramp limits, otherwise one small LP each, in worker
+processes for large fleets (`vpp.optimize.blocks`). The coupling is handled in three steps:
+
+1. Cap prices. If a pool cap can bind, the LP with the caps is solved over a systematic
+   sample of assets (the whole fleet if it is small, and then its answer is used as is);
+   the duals of the cap rows are prices that every asset's offer value is reduced by, so
+   contested intervals are left to the assets that gain most from them (a price-based
+   sharing; proportional sharing alone left gaps of several per cent when caps bind).
+2. Capped re-solves. Pool totals still above a cap are shared in proportion to the offers,
+   intervals the pool rules drop get a zero cap, and capacity left unused goes to the
+   assets held at their cap (`vpp.optimize.pool.share_pool_caps`); the assets whose offers
+   were cut by more than `RESOLVE_SHARE` are re-solved with those caps, so their firm
+   schedule and other offers adapt (a few rounds).
+3. A last round-down: caps and rules are met by trimming per-asset offers, least profitable
+   first, and rounding pool totals DOWN to the step. The robust box keeps every smaller
+   offer deliverable, so this never breaks an asset's limits.
+
+`method="monolithic"` solves one MILP over all assets with the caps and rules as
+constraints (binaries only for minimum quantity and duration; the step by the same
+round-down), the reference the benchmark measures the decomposition's gap against: 0
+without binding caps or rules, the rounding and the sampled prices otherwise.
 """
 
 from __future__ import annotations
@@ -51,11 +64,15 @@ from vpp.optimize.pool import (
     apply_pool_rules,
     share_pool_caps,
 )
-from vpp.optimize.problem import SolverOptions, SolveStatus, solve
+from vpp.optimize.problem import Solution, SolverOptions, SolveStatus, solve
 
 Method = Literal["decomposed", "monolithic"]
 PRICE_SAMPLE_ASSETS = 60
 """Default size of the sample whose LP prices the pool caps (`cap_prices`)."""
+RESOLVE_SHARE = 0.05
+"""Decomposed rounds re-solve an asset only if a cap cuts one of its offers by more."""
+RESOLVE_FLEET_SHARE = 0.25
+"""... and at most this share of the fleet per round, those losing the most profit."""
 IntArray = npt.NDArray[np.int64]
 
 
@@ -67,7 +84,7 @@ class ProductInput:
     limits: OfferLimits
     """The pack's numbers: side (UP/DOWN), floor, cap, minimum quantity, step, duration..."""
     expected_price_cny_per_mwh: FloatArray
-    """(T,) price expected if accepted (CNY/MWh)."""
+    """(T,) price expected if accepted (CNY/MWh); used within the pack's [floor, cap]."""
     pool_cap_kw: FloatArray | float = math.inf
     """(T,) most the pool could win per interval (market demand; kW, inf = none, 0 = closed)."""
     paid_to_pool: bool = True
@@ -94,6 +111,15 @@ class ProductInput:
     @property
     def cap_kw(self) -> FloatArray:
         return np.asarray(self.pool_cap_kw, np.float64)
+
+    @property
+    def clearing_price_cny_per_mwh(self) -> FloatArray:
+        """The expected price within the pack's [floor, cap]: no clearing lies outside."""
+        return np.clip(
+            np.asarray(self.expected_price_cny_per_mwh, np.float64),
+            self.limits.price_floor_cny_per_mwh,
+            self.limits.price_cap_cny_per_mwh,
+        )
 
 
 @dataclass(frozen=True)
@@ -188,7 +214,6 @@ class BidPlan:
 
     def offers_frame(self) -> pd.DataFrame:
         """offer_kw by (asset_id, product, interval), only the non-zero offers."""
-        n, k, t = self.offer_kw.shape
         i, j, s = np.nonzero(self.offer_kw > TOLERANCE_KW)
         return pd.DataFrame(
             {
@@ -201,9 +226,8 @@ class BidPlan:
 
     def firm_frame(self) -> pd.DataFrame:
         """firm_kw by (asset_id, interval)."""
-        n, t = self.firm_kw.shape
         index = pd.MultiIndex.from_product(
-            [list(self.asset_ids), range(t)], names=["asset_id", "interval"]
+            [list(self.asset_ids), range(self.firm_kw.shape[1])], names=["asset_id", "interval"]
         )
         return pd.DataFrame({"firm_kw": self.firm_kw.ravel()}, index=index)
 
@@ -221,7 +245,7 @@ def unit_values(inputs: BidInputs) -> tuple[FloatArray, FloatArray]:
     for product, d in zip(inputs.products, inputs.direction_signs, strict=True):
         s = 1.0 if product.paid_to_pool else -1.0
         tariff = energy if product.energy_at_tariff else 0.0
-        rows.append(s * product.expected_price_cny_per_mwh - d * tariff)
+        rows.append(s * product.clearing_price_cny_per_mwh - d * tariff)
     base = np.stack(rows)[None]  # (1, K, T)
     own = fleet.activation_cost_cny_per_mwh[:, None, None] + inputs.risk_kw[:, None, :]
     return (base - own) * per_kw, energy * per_kw
@@ -256,7 +280,7 @@ def build_bids(
     *,
     method: Method = "decomposed",
     workers: int | None = None,
-    max_rounds: int = 3,
+    max_rounds: int = 2,
     price_sample: int = PRICE_SAMPLE_ASSETS,
 ) -> BidPlan:
     """Optimise the pool's firm schedules, robust offers and price ladders (module docstring).
@@ -269,7 +293,10 @@ def build_bids(
     started = time.perf_counter()
     value, firm_cost = unit_values(inputs)
     caps = inputs.pool_caps_kw
-    offer_cap = np.where(caps[None] > 0, np.inf, 0.0) * np.ones_like(value)
+    # A pool of one asset: the pool caps are simply that asset's offer caps.
+    offer_cap = np.broadcast_to(
+        caps if inputs.fleet.n_assets == 1 else np.where(caps > 0, np.inf, 0.0), value.shape
+    ).copy()
     model = OfferModel(
         fleet=inputs.fleet.with_reserve(inputs.reserve_margin),
         direction=inputs.direction_signs,
@@ -298,7 +325,7 @@ def build_bids(
             reservation[:, k, :],
             p.limits,
             paid_to_pool=p.paid_to_pool,
-            expected_price_cny_per_mwh=p.expected_price_cny_per_mwh,
+            expected_price_cny_per_mwh=p.clearing_price_cny_per_mwh,
             asset_ids=inputs.fleet.asset_ids,
             shading=inputs.pay_as_bid_shading,
         )
@@ -328,11 +355,20 @@ def _decomposed(
     max_rounds: int,
     price_sample: int,
 ) -> tuple[FloatArray, FloatArray, tuple[SolveStatus, ...], int, None]:
-    """Per-asset optimum, then cap prices, capped re-solves and a last trim (module docstring)."""
-    first = solve_offers(model, options, workers)
-    firm, offer = first.firm_kw.copy(), first.offer_kw.copy()
-    status = list(first.status)
+    """Cap prices, per-asset optimum at those prices, capped re-solves, a last trim."""
     caps = inputs.pool_caps_kw
+    n, k, t = model.n_assets, model.n_products, model.horizon
+    priced = model
+    firm, offer = np.zeros((n, t)), np.zeros((n, k, t))
+    status = [SolveStatus.OPTIMAL] * n
+    todo = np.arange(n)
+    if price_sample > 0 and n > 1 and _caps_may_bind(model, caps):
+        prices, sample, solution = cap_prices(model, caps, options, price_sample)
+        priced = replace(model, value_cny_per_kw=model.value_cny_per_kw - prices[None])
+        if sample.size == n and solution.status.has_solution:
+            # the "sample" is the whole fleet: its capped LP is already the answer
+            firm, offer = solution.value(FIRM), np.clip(solution.value(OFFER), 0.0, None)
+            todo = np.zeros(0, np.int64)
 
     def resolve(assets: IntArray, sub: OfferModel) -> None:
         again = solve_offers(sub, options, workers)
@@ -341,23 +377,31 @@ def _decomposed(
         offer[assets[solved]] = again.offer_kw[solved]
         failed = assets[~solved]
         offer[failed] = np.minimum(offer[failed], sub.offer_cap_kw[~solved])
+        for i, s in zip(assets, again.status, strict=True):
+            status[i] = s
 
-    priced = model
-    if price_sample > 0 and (offer.sum(axis=0) > caps + TOLERANCE_KW).any():
-        prices = cap_prices(model, caps, options, price_sample)
-        priced = replace(model, value_cny_per_kw=model.value_cny_per_kw - prices[None])
-        touched = np.flatnonzero(((offer > TOLERANCE_KW) & (prices[None] > 0)).any(axis=(1, 2)))
-        if touched.size:
-            resolve(touched, priced.take(touched))
+    if todo.size:
+        resolve(todo, priced)
     offer_cap = model.offer_cap_kw.copy()
     rounds = 0
     while rounds < max_rounds:
         new_cap = share_pool_caps(offer, offer_cap, caps, inputs.limits)
-        changed = np.flatnonzero(
-            ~np.isclose(new_cap, offer_cap, rtol=0.0, atol=TOLERANCE_KW).all(axis=(1, 2))
-            & ((offer > new_cap + TOLERANCE_KW) | (new_cap > offer_cap)).any(axis=(1, 2))
-        )
-        offer_cap = new_cap
+        # Re-solve only where it can pay: an offer cut by more than RESOLVE_SHARE of itself
+        # (or dropped), or more room given to an asset held at its cap. Smaller cuts are
+        # left to the final trim, which the robust box keeps deliverable.
+        cut = offer - new_cap > np.maximum(TOLERANCE_KW, RESOLVE_SHARE * offer)
+        grown = (new_cap > offer_cap + TOLERANCE_KW) & (offer >= offer_cap - TOLERANCE_KW)
+        changed = np.flatnonzero((cut | grown).any(axis=(1, 2)))
+        limit = max(1, int(RESOLVE_FLEET_SHARE * n))
+        if changed.size > limit:
+            # bounded work per round: the assets that lose the most expected profit
+            lost = np.sum(
+                np.maximum(offer - new_cap, 0.0) * np.abs(model.value_cny_per_kw), axis=(1, 2)
+            )
+            changed = np.sort(changed[np.argsort(-lost[changed], kind="stable")[:limit]])
+        chosen = np.zeros(n, bool)
+        chosen[changed] = True
+        offer_cap = np.where((cut | grown) & chosen[:, None, None], new_cap, offer_cap)
         if changed.size == 0:
             break
         rounds += 1
@@ -366,15 +410,23 @@ def _decomposed(
     return firm, kept, tuple(status), rounds, None
 
 
+def _caps_may_bind(model: OfferModel, caps_kw: FloatArray) -> bool:
+    """False when no pool cap can bind: each is at least the fleet's total power range."""
+    swing = np.maximum(model.fleet.hi_kw - model.fleet.lo_kw, 0.0).sum(axis=0)
+    open_ = np.isfinite(caps_kw) & (caps_kw > 0)
+    return bool((caps_kw[open_] < np.broadcast_to(swing, caps_kw.shape)[open_]).any())
+
+
 def cap_prices(
     model: OfferModel, caps_kw: FloatArray, options: SolverOptions, sample_size: int
-) -> FloatArray:
+) -> tuple[FloatArray, IntArray, Solution]:
     """Shadow prices of the pool caps (K, T) in CNY per kW-interval (>= 0).
 
     The duals of the cap rows of the LP with the caps over a systematic sample of at most
     ``sample_size`` assets (the whole fleet if that small), the caps scaled by the
     sample's share of the fleet. Assets are sampled evenly along their order by structure
     (energy bounds, ramp) and activation cost, so each kind and cost level is represented.
+    Returns (prices, the sampled assets, the LP's solution).
     """
     n = model.n_assets
     fleet = model.fleet
@@ -399,7 +451,7 @@ def cap_prices(
     if solution.status.has_solution and "pool_cap" in problem.constraints:
         rows = np.flatnonzero(np.isfinite(caps_kw).ravel())
         prices[rows] = np.maximum(-solution.dual("pool_cap"), 0.0)
-    return prices.reshape(caps_kw.shape)
+    return prices.reshape(caps_kw.shape), sample, solution
 
 
 def _monolithic(

@@ -53,9 +53,8 @@ class SetpointPlan:
 
     def frame(self) -> pd.DataFrame:
         """setpoint_kw by (asset_id, interval)."""
-        n, t = self.setpoint_kw.shape
         index = pd.MultiIndex.from_product(
-            [list(self.asset_ids), range(t)], names=["asset_id", "interval"]
+            [list(self.asset_ids), range(self.setpoint_kw.shape[1])], names=["asset_id", "interval"]
         )
         return pd.DataFrame({"setpoint_kw": self.setpoint_kw.ravel()}, index=index)
 
@@ -166,7 +165,7 @@ def add_setpoint_energy(
     assets = np.flatnonzero(fleet.energy_limited)
     if assets.size == 0:
         return
-    n, t = firm.shape
+    t = firm.shape[1]
     s = assets.size
     a = fleet.retention[assets]
     scale = fleet.efficiency[assets] * fleet.interval_hours
@@ -201,7 +200,7 @@ def add_setpoint_ramp(
 ) -> None:
     """|p[t] − p[t−1]| <= ramp for p = firm + net deliveries (relaxed to the firm's own step)."""
     assets = np.flatnonzero(fleet.ramp_limited)
-    n, t = firm.shape
+    t = firm.shape[1]
     if assets.size == 0 or t < 2:
         return
     now = (assets[:, None] * t + np.arange(1, t)[None, :]).ravel()

@@ -67,6 +67,8 @@ class Fleet:
             raise ValueError("power bounds must be finite")
         if (lo > hi).any():
             raise ValueError("lo_kw must not exceed hi_kw")
+        if len(set(self.asset_ids)) != n:
+            raise ValueError("asset ids must be unique")
         object.__setattr__(self, "asset_ids", tuple(self.asset_ids))
         object.__setattr__(self, "lo_kw", lo)
         object.__setattr__(self, "hi_kw", hi)

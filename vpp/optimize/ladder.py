@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import numpy.typing as npt
@@ -47,12 +48,34 @@ class Ladder:
     paid_to_pool: bool
     offers: tuple[IntervalOffer, ...]
     """One entry per interval, in order; an interval not offered has no steps."""
-    allocation: pd.DataFrame
-    """Columns `ALLOCATION_COLUMNS`: kW of each asset in each step (step 0 = first rung)."""
+    asset_ids: tuple[str, ...]
+    backing: tuple[IntArray, IntArray, IntArray, FloatArray, FloatArray]
+    """(interval, step, asset index, kW, price) of every piece of every step, as arrays."""
 
     @property
     def quantity_kw(self) -> FloatArray:
         return np.array([offer.quantity_kw for offer in self.offers], np.float64)
+
+    @cached_property
+    def allocation(self) -> pd.DataFrame:
+        """Columns `ALLOCATION_COLUMNS`: kW of each asset in each step (step 0 = first rung),
+        sorted by interval and step."""
+        interval, step, asset, quantity, price = self.backing
+        frame = pd.DataFrame(
+            {
+                "interval": interval,
+                "step": step,
+                "asset_id": pd.Categorical.from_codes(asset, categories=pd.Index(self.asset_ids)),
+                "quantity_kw": quantity,
+                "price_cny_per_mwh": price,
+            },
+            columns=list(ALLOCATION_COLUMNS),
+        )
+        # an asset split over two steps merged into one rung appears once per rung
+        merged = frame.groupby(["interval", "step", "asset_id"], observed=True, sort=True)
+        return merged.agg(
+            quantity_kw=("quantity_kw", "sum"), price_cny_per_mwh=("price_cny_per_mwh", "first")
+        ).reset_index()
 
 
 def offer_prices(
@@ -132,32 +155,17 @@ def build_ladder(
         shading=shading,
     )
 
-    offers, labels, merged = _interval_offers(sizes, prices)
+    offers, labels = _interval_offers(sizes, prices)
     overlap = np.minimum(cum[None], upper[:, None, :]) - np.maximum(prev[None], lower[:, None, :])
     step_idx, pos, interval = np.nonzero((overlap > TOLERANCE_KW) & on[None])
-    asset = order[pos, interval]
-    frame = pd.DataFrame(
-        {
-            "interval": interval.astype(np.int64),
-            "step": labels[step_idx, interval],
-            "asset_id": pd.Categorical.from_codes(asset, categories=list(asset_ids))
-            if len(set(asset_ids)) == len(asset_ids)
-            else [asset_ids[i] for i in asset],
-            "quantity_kw": overlap[step_idx, pos, interval],
-            "price_cny_per_mwh": prices[step_idx, interval],
-        },
-        columns=list(ALLOCATION_COLUMNS),
+    backing = (
+        interval.astype(np.int64),
+        labels[step_idx, interval],
+        order[pos, interval].astype(np.int64),
+        overlap[step_idx, pos, interval],
+        prices[step_idx, interval],
     )
-    if merged:
-        frame = (
-            frame.groupby(["interval", "step", "asset_id"], observed=True, sort=True)
-            .agg(
-                quantity_kw=("quantity_kw", "sum"), price_cny_per_mwh=("price_cny_per_mwh", "first")
-            )
-            .reset_index()
-        )
-    frame = frame.sort_values(["interval", "step"], kind="stable").reset_index(drop=True)
-    return Ladder(product, paid_to_pool, offers, frame)
+    return Ladder(product, paid_to_pool, offers, tuple(asset_ids), backing)
 
 
 def _groups(
@@ -176,33 +184,33 @@ def _groups(
     binned = np.clip(np.floor(share * steps), 0, steps - 1).astype(np.int64)
     raw = np.where(levels[None, :] <= steps, level_id, binned)
     new_group = on & np.concatenate([first_row, raw[1:] != raw[:-1]], axis=0)
-    return np.maximum(np.cumsum(new_group, axis=0) - 1, 0)
+    return np.asarray(np.maximum(np.cumsum(new_group, axis=0) - 1, 0), np.int64)
 
 
 def _interval_offers(
     sizes: FloatArray, prices: FloatArray
-) -> tuple[tuple[IntervalOffer, ...], IntArray, bool]:
+) -> tuple[tuple[IntervalOffer, ...], IntArray]:
     """IntervalOffers from step sizes and prices (steps, T), merging equal adjacent prices.
 
-    Returns the offers, each step's label in its interval's ladder and whether any merged.
+    Returns the offers and each step's rung in its interval's ladder.
     """
     steps, horizon = sizes.shape
-    labels = np.zeros((steps, horizon), np.int64)
-    offers: list[IntervalOffer] = []
-    merged = False
-    for t in range(horizon):
-        rungs: list[list[float]] = []
-        for j in range(steps):
-            size = float(sizes[j, t])
-            if size <= TOLERANCE_KW:
-                labels[j, t] = max(len(rungs) - 1, 0)
-                continue
-            price = float(prices[j, t])
-            if rungs and rungs[-1][0] == price:
-                rungs[-1][1] += size
-                merged = True
-            else:
-                rungs.append([price, size])
-            labels[j, t] = len(rungs) - 1
-        offers.append(IntervalOffer(t, tuple(BidStep(p, s) for p, s in rungs)))
-    return tuple(offers), labels, merged
+    valid = sizes > TOLERANCE_KW
+    rows = np.arange(steps)[:, None]
+    last = np.maximum.accumulate(np.where(valid, rows, -1), axis=0)
+    before = np.vstack([np.full((1, horizon), -1), last[:-1]])
+    previous = np.take_along_axis(prices, np.maximum(before, 0), axis=0)
+    new_rung = valid & ((before < 0) | (prices != previous))
+    labels = np.maximum(np.cumsum(new_rung, axis=0) - 1, 0)
+    columns = np.broadcast_to(np.arange(horizon), (steps, horizon))
+    rung_kw = np.zeros((steps, horizon))
+    np.add.at(rung_kw, (labels[valid], columns[valid]), sizes[valid])
+    rung_price = np.zeros((steps, horizon))
+    rung_price[labels[new_rung], columns[new_rung]] = prices[new_rung]
+    counts = new_rung.sum(axis=0).tolist()
+    kw, price = rung_kw.T.tolist(), rung_price.T.tolist()
+    offers = tuple(
+        IntervalOffer(t, tuple(BidStep(p, q) for p, q in zip(price[t][:n], kw[t][:n], strict=True)))
+        for t, n in enumerate(counts)
+    )
+    return offers, labels

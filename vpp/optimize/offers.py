@@ -16,10 +16,9 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 import numpy.typing as npt
-import scipy.sparse as sp
 
 from vpp.optimize.fleet import Fleet
-from vpp.optimize.problem import Problem, Variables
+from vpp.optimize.problem import Entries, Problem, Variables
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -113,21 +112,19 @@ def add_offer_variables(problem: Problem, model: OfferModel) -> None:
 def add_power_bounds(problem: Problem, model: OfferModel) -> None:
     """firm + Σ_up q <= hi and firm − Σ_down q >= lo, per asset and interval (kW)."""
     firm, offer = problem.variables[FIRM], problem.variables[OFFER]
-    m, t = model.n_assets, model.horizon
-    group = np.repeat(np.arange(m), t)
-    eye = sp.eye_array(m * t, format="csr")
+    asset, time = _all_rows(model.n_assets, model.horizon)
+    ones = np.ones(asset.size)
+    firm_term = _firm_rows(model, asset, time, ones)
     for sign, name in ((1, "power_up"), (-1, "power_down")):
-        pick = _direction_sum(model, sign)
-        if pick is None:
+        offers = _offer_rows(model, sign, asset, time, sign * ones)
+        if offers is None:
             continue  # the firm schedule's own bounds are its column bounds
-        if sign > 0:
-            problem.add_constraints(
-                name, [(firm, eye), (offer, pick)], upper=model.fleet.hi_kw.ravel(), group=group
-            )
-        else:
-            problem.add_constraints(
-                name, [(firm, eye), (offer, -pick)], lower=model.fleet.lo_kw.ravel(), group=group
-            )
+        bounds = (
+            {"upper": model.fleet.hi_kw.ravel()}
+            if sign > 0
+            else {"lower": model.fleet.lo_kw.ravel()}
+        )
+        problem.add_constraints(name, [(firm, firm_term), (offer, offers)], group=asset, **bounds)
 
 
 def add_energy_paths(problem: Problem, model: OfferModel) -> None:
@@ -139,14 +136,13 @@ def add_energy_paths(problem: Problem, model: OfferModel) -> None:
     """
     fleet = model.fleet
     firm, offer = problem.variables[FIRM], problem.variables[OFFER]
-    m, t = model.n_assets, model.horizon
+    t = model.horizon
     for sign, name, bound in ((1, ENERGY_UP, fleet.e_max_kwh), (-1, ENERGY_DOWN, fleet.e_min_kwh)):
         assets = np.flatnonzero(np.isfinite(bound))
         if assets.size == 0:
             continue
         s = assets.size
         a = fleet.retention[assets]
-        scale = fleet.efficiency[assets] * fleet.interval_hours
         limit = np.broadcast_to(bound[assets, None], (s, t))
         energy = problem.add_variables(
             name,
@@ -155,22 +151,19 @@ def add_energy_paths(problem: Problem, model: OfferModel) -> None:
             upper=limit if sign > 0 else np.inf,
             group=assets[:, None],
         )
-        own = _energy_recursion(a, t)
-        pick_rows = _rows_of(assets, m, t)
-        scaled_rows = sp.diags_array(np.repeat(scale, t)) @ pick_rows
-        firm_term = -scaled_rows
-        terms: list[tuple[Variables, sp.csr_array]] = [(energy, own), (firm, firm_term)]
-        direction_sum = _direction_sum(model, sign)
-        if direction_sum is not None:
-            terms.append((offer, -sign * (scaled_rows @ direction_sum)))
+        asset, time = np.repeat(assets, t), np.tile(np.arange(t), s)
+        scale = np.repeat(fleet.efficiency[assets] * fleet.interval_hours, t)
+        terms: list[tuple[Variables, Entries]] = [
+            (energy, _energy_recursion(a, t)),
+            (firm, _firm_rows(model, asset, time, -scale)),
+        ]
+        offers = _offer_rows(model, sign, asset, time, -sign * scale)
+        if offers is not None:
+            terms.append((offer, offers))
         rhs = np.zeros((s, t))
         rhs[:, 0] = a * fleet.e_initial_kwh[assets]
         problem.add_constraints(
-            f"{name}_balance",
-            terms,
-            lower=rhs.ravel(),
-            upper=rhs.ravel(),
-            group=np.repeat(assets, t),
+            f"{name}_balance", terms, lower=rhs.ravel(), upper=rhs.ravel(), group=asset
         )
 
 
@@ -182,30 +175,24 @@ def add_ramp_limits(problem: Problem, model: OfferModel) -> None:
     """
     fleet = model.fleet
     assets = np.flatnonzero(fleet.ramp_limited)
-    m, t = model.n_assets, model.horizon
+    t = model.horizon
     if assets.size == 0 or t < 2:
         return
     firm, offer = problem.variables[FIRM], problem.variables[OFFER]
-    idx = assets[:, None] * t + np.arange(t)[None, :]
-    now, before = idx[:, 1:].ravel(), idx[:, :-1].ravel()
-    n_rows = now.size
-    row = np.arange(n_rows)
-    later = sp.csr_array((np.ones(n_rows), (row, now)), shape=(n_rows, m * t))
-    earlier = sp.csr_array((np.ones(n_rows), (row, before)), shape=(n_rows, m * t))
-    up, down = _direction_sum(model, 1), _direction_sum(model, -1)
-    limit = np.repeat(fleet.ramp_kw[assets], t - 1)
-    group = np.repeat(assets, t - 1)
-    for name, hi_side, lo_side in (("ramp_up", later, earlier), ("ramp_down", earlier, later)):
-        offer_term = sp.csr_array((n_rows, offer.size))
-        if up is not None:
-            offer_term = offer_term + hi_side @ up
-        if down is not None:
-            offer_term = offer_term + lo_side @ down
+    asset = np.repeat(assets, t - 1)
+    now = np.tile(np.arange(1, t), assets.size)
+    ones = np.ones(asset.size)
+    limit = fleet.ramp_kw[asset]
+    for name, high, low in (("ramp_up", now, now - 1), ("ramp_down", now - 1, now)):
+        firm_term = _firm_rows(model, asset, high, ones) - _firm_rows(model, asset, low, ones)
+        offer_term = Entries.empty((asset.size, offer.size))
+        up = _offer_rows(model, 1, asset, high, ones)
+        down = _offer_rows(model, -1, asset, low, ones)
+        for part in (up, down):
+            if part is not None:
+                offer_term = offer_term + part
         problem.add_constraints(
-            name,
-            [(firm, hi_side - lo_side), (offer, offer_term)],
-            upper=limit,
-            group=group,
+            name, [(firm, firm_term), (offer, offer_term)], upper=limit, group=asset
         )
 
 
@@ -226,7 +213,7 @@ def add_terminal_energy(problem: Problem, model: OfferModel) -> None:
     weights = powers * (fleet.efficiency[assets] * fleet.interval_hours)[:, None]
     rows = np.repeat(np.arange(s), t)
     cols = (assets[:, None] * t + np.arange(t)[None, :]).ravel()
-    matrix = sp.csr_array((weights.ravel(), (rows, cols)), shape=(s, m * t))
+    matrix = Entries(rows, cols, weights.ravel(), (s, m * t))
     problem.add_constraints("terminal_energy", [(firm, matrix)], lower=0.0, group=assets)
 
 
@@ -301,17 +288,35 @@ def _fill(model: OfferModel, firm: FloatArray) -> FloatArray:
     return out
 
 
-def _direction_sum(model: OfferModel, sign: int) -> sp.csr_array | None:
-    """Sparse (m·T, m·K·T) matrix summing the offers of one direction per asset-interval."""
-    mask = (model.direction == sign).astype(np.float64)
-    if not mask.any():
+def _all_rows(m: int, horizon: int) -> tuple[IntArray, IntArray]:
+    """(asset, interval) of every row of an asset-by-interval constraint block."""
+    return np.repeat(np.arange(m), horizon), np.tile(np.arange(horizon), m)
+
+
+def _firm_rows(model: OfferModel, asset: IntArray, time: IntArray, weight: FloatArray) -> Entries:
+    """Row r: weight[r]·firm[asset[r], time[r]] (shape rows x m·T)."""
+    n, t = asset.size, model.horizon
+    return Entries(np.arange(n), asset * t + time, weight, (n, model.n_assets * t))
+
+
+def _offer_rows(
+    model: OfferModel, sign: int, asset: IntArray, time: IntArray, weight: FloatArray
+) -> Entries | None:
+    """Row r: weight[r]·Σ_{k of direction sign} offer[asset[r], k, time[r]]; None if no such k."""
+    ks = np.flatnonzero(model.direction == sign)
+    if ks.size == 0:
         return None
-    m, t = model.n_assets, model.horizon
-    per_asset = sp.kron(sp.csr_array(mask[None, :]), sp.eye_array(t, format="csr"))
-    return sp.csr_array(sp.kron(sp.eye_array(m, format="csr"), per_asset, format="csr"))
+    n, k, t = asset.size, model.n_products, model.horizon
+    cols = asset[:, None] * (k * t) + ks[None, :] * t + time[:, None]
+    return Entries(
+        np.repeat(np.arange(n), ks.size),
+        cols.ravel(),
+        np.repeat(weight, ks.size),
+        (n, model.n_assets * k * t),
+    )
 
 
-def _energy_recursion(retention: FloatArray, horizon: int) -> sp.csr_array:
+def _energy_recursion(retention: FloatArray, horizon: int) -> Entries:
     """(s·T, s·T): e[t] − a·e[t−1] for each of s assets (block lower bidiagonal)."""
     s = retention.size
     idx = np.arange(s * horizon).reshape(s, horizon)
@@ -320,11 +325,4 @@ def _energy_recursion(retention: FloatArray, horizon: int) -> sp.csr_array:
     vals = np.concatenate(
         [np.ones(s * horizon), -np.repeat(retention, horizon - 1) if horizon > 1 else []]
     )
-    return sp.csr_array((vals, (rows, cols)), shape=(s * horizon, s * horizon))
-
-
-def _rows_of(assets: IntArray, m: int, horizon: int) -> sp.csr_array:
-    """(s·T, m·T) selector of the (asset, interval) entries of ``assets``."""
-    cols = (assets[:, None] * horizon + np.arange(horizon)[None, :]).ravel()
-    n = cols.size
-    return sp.csr_array((np.ones(n), (np.arange(n), cols)), shape=(n, m * horizon))
+    return Entries(rows, cols, vals, (s * horizon, s * horizon))

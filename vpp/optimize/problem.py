@@ -18,14 +18,15 @@ FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 BoolArray = npt.NDArray[np.bool_]
 Backend = Literal["auto", "scipy", "highspy"]
-ArrayLike = float | FloatArray
+ArrayLike = npt.ArrayLike
 
 
 @dataclass(frozen=True)
 class SolverOptions:
     """How HiGHS is run; passed to every solve, never a global.
 
-    ``backend``: "scipy" calls HiGHS through `scipy.optimize.milp`; "highspy" through the
+    ``backend``: "scipy" calls HiGHS through `scipy.optimize.milp` (`linprog` for LPs that
+    need duals); "highspy" through the
     optional highspy package, whose incremental interface lets `solve_separable` warm-start
     each sub-problem from the previous one's basis (several times fewer simplex iterations
     on the per-asset bidding LPs); "auto" takes highspy for separable solves when it is
@@ -73,6 +74,38 @@ class Variables:
     def columns(self) -> IntArray:
         """Column index of every variable, shaped like the block."""
         return (self.start + np.arange(self.size, dtype=np.int64)).reshape(self.shape)
+
+
+@dataclass(frozen=True)
+class Entries:
+    """A sparse matrix as coordinate triplets; duplicates add up. Cheaper than a
+    scipy.sparse object for the many small blocks of a recipe."""
+
+    rows: IntArray
+    cols: IntArray
+    values: FloatArray
+    shape: tuple[int, int]
+
+    @classmethod
+    def empty(cls, shape: tuple[int, int]) -> Entries:
+        none = np.zeros(0, np.int64)
+        return cls(none, none, np.zeros(0), shape)
+
+    def __add__(self, other: Entries) -> Entries:
+        if other.shape != self.shape:
+            raise ValueError(f"cannot add {other.shape} to {self.shape}")
+        return Entries(
+            np.concatenate([self.rows, other.rows]),
+            np.concatenate([self.cols, other.cols]),
+            np.concatenate([self.values, other.values]),
+            self.shape,
+        )
+
+    def __neg__(self) -> Entries:
+        return Entries(self.rows, self.cols, -self.values, self.shape)
+
+    def __sub__(self, other: Entries) -> Entries:
+        return self + (-other)
 
 
 class Problem:
@@ -143,7 +176,8 @@ class Problem:
         upper: ArrayLike = np.inf,
         group: IntArray | int = -1,
     ) -> None:
-        """Append rows ``lower <= Σ M_b · x_b <= upper``; each M_b is sparse (rows, b.size)."""
+        """Append rows ``lower <= Σ M_b · x_b <= upper``; each M_b is sparse (rows, b.size):
+        a scipy.sparse matrix or `Entries`."""
         if name in self.constraints:
             raise ValueError(f"constraint block {name!r} already exists")
         if not terms:
@@ -155,12 +189,16 @@ class Problem:
                     f"{name}: matrix {matrix.shape} does not fit {block.name} "
                     f"({n_rows}, {block.size})"
                 )
-            coo = sp.coo_array(matrix)
+            if isinstance(matrix, Entries):
+                entries = matrix
+            else:
+                coo = sp.coo_array(matrix)
+                entries = Entries(coo.row, coo.col, coo.data, (n_rows, block.size))
             self._entries.append(
                 (
-                    coo.row.astype(np.int64) + self._rows,
-                    coo.col.astype(np.int64) + block.start,
-                    coo.data.astype(np.float64),
+                    entries.rows.astype(np.int64) + self._rows,
+                    entries.cols.astype(np.int64) + block.start,
+                    entries.values.astype(np.float64),
                 )
             )
         self._row_lower.append(_flat(lower, (n_rows,), n_rows))
