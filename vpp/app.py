@@ -7,9 +7,11 @@ import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
+from pathlib import Path
 
 from fastapi import APIRouter, FastAPI, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 from sqlalchemy.orm import Session, sessionmaker
@@ -43,6 +45,9 @@ Time: UTC with an explicit offset; market days are Asia/Shanghai, 96 x 15 min.
 Auth: `Authorization: Bearer <key>`. Errors: RFC 9457 problem details.
 Writes accept an `Idempotency-Key` header.
 """
+
+WEB_DIR = Path(__file__).parent / "web"
+"""The dashboard's static files: index.html at ``/``, the rest under ``/static/``."""
 
 
 def _ops_router() -> APIRouter:
@@ -195,4 +200,11 @@ def create_app(
         bidding_router,
     ):
         app.include_router(router, prefix="/v1")
+
+    app.mount("/static", StaticFiles(directory=WEB_DIR), name="static")
+
+    @app.get("/", include_in_schema=False)
+    async def dashboard() -> FileResponse:
+        return FileResponse(WEB_DIR / "index.html", headers={"Cache-Control": "no-cache"})
+
     return app

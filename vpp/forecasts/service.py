@@ -87,7 +87,10 @@ class AssetOutlook:
         fallback = self.battery.baseline_kw
         base_low = np.where(np.isnan(self.bands_kw[low]), fallback, self.bands_kw[low])
         base_high = np.where(np.isnan(self.bands_kw[high]), fallback, self.bands_kw[high])
-        return robust_bounds(self.battery, base_low, base_high)
+        lo, hi = robust_bounds(self.battery, base_low, base_high)
+        # A band wider than the asset's range (or a quantile outside it) leaves no
+        # deviation good for every baseline in it; following the baseline (0) always is.
+        return np.minimum(lo, 0.0), np.maximum(hi, 0.0)
 
 
 def outlook_of(session: Session, asset: Asset, day: date) -> AssetOutlook:

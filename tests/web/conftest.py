@@ -1,0 +1,444 @@
+"""Browser tests of the dashboard: the real app served by uvicorn on a free loopback port
+over a SQLite file the tests seed, driven by Debian's Chromium (headless) through
+Selenium and chromedriver. ``scripts/ensure-chromium`` installs both when missing.
+
+One server and one seeded park for the session, one browser per test module. Each test
+saves a screenshot under ``var/artefacts/web/`` (git-ignored).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import random
+import re
+import socket
+import subprocess
+import threading
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from selenium.webdriver import Chrome, ChromeOptions
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import WebDriverWait
+
+import vpp.app
+from tests.conftest import make_settings
+from vpp.accounts import service as accounts
+from vpp.app import create_app
+from vpp.domain.time import floor_to_interval, market_day_of
+from vpp.kit import migrate
+from vpp.kit.db import create_db_engine, make_sessionmaker
+from vpp.models import AwardRow, BidRow, SetpointCommandRow
+
+ROOT = Path(__file__).resolve().parents[2]
+ENSURE_CHROMIUM = ROOT / "scripts" / "ensure-chromium"
+ARTEFACTS = ROOT / "var" / "artefacts" / "web"
+WAIT_S = 30.0
+HISTORY_DAYS = 28
+XSS_NAME = "<img src=x onerror=alert(1)>"
+
+
+# --- the server -----------------------------------------------------------------------
+
+
+class _Server(uvicorn.Server):
+    """uvicorn that signals the thread which started it once it accepts connections."""
+
+    def __init__(self, config: uvicorn.Config) -> None:
+        super().__init__(config)
+        self.ready = threading.Event()
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        self.ready.set()
+
+
+@dataclass
+class Tenant:
+    name: str
+    token: str
+    asset_names: list[str] = field(default_factory=list)
+    site_names: list[str] = field(default_factory=list)
+    asset_ids: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+
+@dataclass
+class Park:
+    """The seeded park and the live server's address."""
+
+    base_url: str
+    today: date
+    operator: str
+    grid: str
+    admin: str
+    a: Tenant
+    b: Tenant
+    drafts: dict[str, str]
+    """Product -> id of the draft bid the operator drafted for ``draft_day``."""
+    draft_day: date
+
+
+SITE_A = {"name": "Rolling mill", "connection_point": "GS-ZY-901", "voltage_kv": 35.0}
+SITE_B = {"name": "Qilian secret works", "connection_point": "GS-ZY-902", "voltage_kv": 35.0}
+ASSETS_A: list[dict[str, Any]] = [
+    {
+        "name": "Mill battery",
+        "kind": "battery",
+        "params": {"capacity_kwh": 4000, "charge_power_kw": 2000, "discharge_power_kw": 2000},
+    },
+    {
+        "name": "Furnace cooling",
+        "kind": "curtailable_load",
+        "params": {"nominal_kw": 900, "min_kw": 500, "max_curtailment_kwh_per_day": 1500},
+    },
+    {"name": XSS_NAME, "kind": "pv", "params": {"peak_kw": 600}},
+]
+ASSETS_B: list[dict[str, Any]] = [
+    {
+        "name": "Qilian boiler B-7",
+        "kind": "shiftable_process",
+        "params": {
+            "process": "electric_boiler",
+            "rated_kw": 3000,
+            "min_stable_kw": 1000,
+            "max_kw": 4000,
+            "storage_kwh": 9000,
+        },
+    },
+    {
+        "name": "Qilian chiller B-9",
+        "kind": "curtailable_load",
+        "params": {"nominal_kw": 1200, "min_kw": 900},
+    },
+]
+
+
+def synthetic_power_kw(
+    kind: str, params: dict[str, Any], ts: datetime, rng: random.Random
+) -> float:
+    """A plausible net load for the asset at ``ts`` (kW, + consumption): idle batteries,
+    daily-cycling loads around their nominal power, PV by a daylight arc (Beijing)."""
+    local_hour = ((ts.hour + 8) % 24) + ts.minute / 60
+    if kind == "battery":
+        return 0.0
+    if kind == "pv":
+        if not 7 <= local_hour <= 19:
+            return 0.0
+        return -float(params["peak_kw"]) * 0.8 * math.sin(math.pi * (local_hour - 7) / 12)
+    nominal = float(params.get("nominal_kw") or params.get("rated_kw") or 0)
+    daily = 0.08 * math.sin(2 * math.pi * (local_hour - 9) / 24)
+    return nominal * (1 + daily) + rng.gauss(0, nominal * 0.01)
+
+
+def history(
+    asset: dict[str, Any], asset_id: str, end: datetime, rng: random.Random
+) -> list[dict[str, Any]]:
+    readings = []
+    for i in range(HISTORY_DAYS * 96, 0, -1):
+        ts = end - timedelta(minutes=15 * i)
+        reading: dict[str, Any] = {
+            "asset_id": asset_id,
+            "ts": ts.isoformat(),
+            "power_kw": round(synthetic_power_kw(asset["kind"], asset["params"], ts, rng), 3),
+        }
+        if asset["kind"] == "battery":
+            reading["soc"] = 0.5
+        readings.append(reading)
+    return readings
+
+
+def enroll(
+    client: httpx.Client, tenant: Tenant, site: dict[str, Any], assets: list[dict[str, Any]]
+) -> None:
+    rng = random.Random(tenant.name)
+    end = floor_to_interval(datetime.now(UTC))
+    response = client.post("/v1/sites", json=site, headers=tenant.headers)
+    assert response.status_code == 201, response.text
+    tenant.site_names.append(site["name"])
+    for body in assets:
+        created = client.post(
+            "/v1/assets", json={**body, "site_id": response.json()["id"]}, headers=tenant.headers
+        )
+        assert created.status_code == 201, created.text
+        asset_id = created.json()["id"]
+        tenant.asset_names.append(body["name"])
+        tenant.asset_ids[body["name"]] = asset_id
+        pushed = client.post(
+            "/v1/telemetry",
+            json={"readings": history(body, asset_id, end, rng)},
+            headers=tenant.headers,
+        )
+        assert pushed.status_code == 200, pushed.text
+
+
+def seed_database(url: str) -> dict[str, str]:
+    """Accounts and keys (straight into the database, as the CLI does)."""
+    engine = create_db_engine(url)
+    try:
+        with make_sessionmaker(engine)() as session:
+            tokens = {}
+            for name, kind in (
+                ("Hexi Steel A", "enterprise"),
+                ("Qilian Chemicals B", "enterprise"),
+                ("Park operations", "operator"),
+                ("Gansu grid dispatch", "grid"),
+                ("Park admin", "admin"),
+            ):
+                account = accounts.create_account(session, name, kind, actor=None)
+                tokens[name] = accounts.issue_key(session, account.id, "web", None, actor=None)[1]
+            session.commit()
+    finally:
+        engine.dispose()
+    return tokens
+
+
+def seed_records(url: str, today: date, a_asset: str, a_account: str) -> None:
+    """What the API cannot create yet: an awarded bid of today with its awards, and an
+    expired and an acknowledged setpoint command of one of A's assets."""
+    engine = create_db_engine(url)
+    now = datetime.now(UTC)
+    try:
+        with make_sessionmaker(engine)() as session:
+            bid = BidRow(
+                product="peak_shaving.peak_cut",
+                pack_version="test",
+                day=today,
+                side="down",
+                state="awarded",
+                risk_quantile=0.1,
+                ladder=[{"interval": i, "steps": []} for i in range(96)],
+                offered_kwh=4000.0,
+                expected_revenue_cny=1200.0,
+                awarded_kwh=3000.0,
+            )
+            session.add(bid)
+            session.flush()
+            for interval in range(72, 80):
+                session.add(
+                    AwardRow(
+                        bid_id=bid.id,
+                        product=bid.product,
+                        day=today,
+                        side="down",
+                        interval=interval,
+                        quantity_kw=1500.0 + 10 * interval,
+                        price_cny_per_mwh=400.0,
+                        clearing_price_cny_per_mwh=420.0,
+                    )
+                )
+            for state, age in (("expired", timedelta(hours=2)), ("acked", timedelta(minutes=20))):
+                start = floor_to_interval(now - age)
+                session.add(
+                    SetpointCommandRow(
+                        asset_id=uuid.UUID(a_asset),
+                        account_id=uuid.UUID(a_account),
+                        adapter="simulated",
+                        interval_start=start,
+                        power_kw=-250.0,
+                        state=state,
+                        attempts=3 if state == "expired" else 1,
+                        source="manual",
+                        detail="no acknowledgement before expiry" if state == "expired" else "",
+                        created_at=start,
+                        expires_at=start + timedelta(minutes=15),
+                        next_attempt_at=start,
+                    )
+                )
+            session.commit()
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def park(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Park]:
+    """A live server over a seeded park: enterprises A (with an asset named like markup)
+    and B, an operator, a grid company, an admin; 28 days of telemetry; draft bids for
+    the day after tomorrow (open whatever the time of day); awards of today."""
+    path = tmp_path_factory.mktemp("web") / "vpp.db"
+    url = f"sqlite:///{path}"
+    migrate.upgrade(url)
+    today = market_day_of(datetime.now(UTC))
+    tokens = seed_database(url)
+
+    settings = make_settings(database_url=url, telemetry_max_batch=10_000)
+    app = create_app(settings)
+    # The lifespan tunes the garbage collector for a server process (gc.freeze); this one
+    # shares the test process, so it keeps the defaults.
+    patch = pytest.MonkeyPatch()
+    patch.setattr(vpp.app, "tune_garbage_collector", lambda: None)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    server = _Server(uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    try:
+        assert server.ready.wait(WAIT_S) and server.started, "the server did not start"
+        base_url = f"http://127.0.0.1:{port}"
+        a = Tenant("Hexi Steel A", tokens["Hexi Steel A"])
+        b = Tenant("Qilian Chemicals B", tokens["Qilian Chemicals B"])
+        operator = tokens["Park operations"]
+        with httpx.Client(base_url=base_url, timeout=60) as client:
+            enroll(client, a, SITE_A, ASSETS_A)
+            enroll(client, b, SITE_B, ASSETS_B)
+            draft_day = today + timedelta(days=2)
+            drafted = client.post(
+                "/v1/bids",
+                json={"day": str(draft_day)},
+                headers={"Authorization": f"Bearer {operator}"},
+            )
+            assert drafted.status_code == 201, drafted.text
+            account_a = client.get("/v1/sites", headers=a.headers).json()["items"][0]["account_id"]
+        seed_records(url, today, a.asset_ids["Mill battery"], account_a)
+        yield Park(
+            base_url=base_url,
+            today=today,
+            operator=operator,
+            grid=tokens["Gansu grid dispatch"],
+            admin=tokens["Park admin"],
+            a=a,
+            b=b,
+            drafts={bid["product"]: bid["id"] for bid in drafted.json()},
+            draft_day=draft_day,
+        )
+    finally:
+        server.should_exit = True
+        thread.join(WAIT_S)
+        sock.close()
+        patch.undo()
+
+
+# --- the browser ----------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def chromium() -> tuple[str, str]:
+    """Paths of Debian's Chromium and chromedriver, installing them first when missing."""
+    result = subprocess.run(  # noqa: S603
+        [str(ENSURE_CHROMIUM)], capture_output=True, text=True, check=False
+    )
+    if result.returncode != 0:
+        message = f"Chromium unavailable: {result.stderr.strip()}"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    browser, driver = result.stdout.strip().splitlines()[-2:]
+    return browser, driver
+
+
+@pytest.fixture(scope="module")
+def browser(
+    chromium: tuple[str, str], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Chrome]:
+    """One headless Chromium per test module, its console captured, prompts left open
+    (so a test sees an alert instead of the driver dismissing it)."""
+    binary, driver_path = chromium
+    options = ChromeOptions()
+    options.binary_location = binary
+    for argument in (
+        "--headless=new",
+        "--no-sandbox",  # root in CI containers
+        "--disable-dev-shm-usage",
+        "--disable-gpu",
+        "--window-size=1400,1000",
+        "--no-first-run",
+        "--disable-extensions",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--disable-default-apps",
+        f"--user-data-dir={tmp_path_factory.mktemp('chromium')}",
+    ):
+        options.add_argument(argument)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    options.unhandled_prompt_behavior = "ignore"
+    driver = Chrome(service=Service(executable_path=driver_path), options=options)
+    driver.set_script_timeout(WAIT_S)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def wait(driver: Chrome, css: str, timeout: float = WAIT_S) -> Any:
+    """The elements matching ``css`` once there is at least one."""
+    return WebDriverWait(driver, timeout).until(lambda d: d.find_elements(By.CSS_SELECTOR, css))
+
+
+def log_in(driver: Chrome, base_url: str, key: str) -> None:
+    """Open the dashboard in a fresh tab and log in with ``key``."""
+    # A new tab has an empty session storage; closing the old one stops its requests.
+    old = driver.current_window_handle
+    driver.switch_to.new_window("tab")
+    new = driver.current_window_handle
+    driver.switch_to.window(old)
+    driver.close()
+    driver.switch_to.window(new)
+    driver.get(f"{base_url}/")
+    wait(driver, "#api-key")[0].send_keys(key)
+    driver.find_element(By.CSS_SELECTOR, "#login button[type=submit]").click()
+    wait(driver, "main[data-view]")
+
+
+def refused(*paths: str) -> tuple[str, ...]:
+    """Console messages of calls to ``paths`` (regular expressions) refused with 403."""
+    return tuple(
+        rf"/v1/{path} - Failed to load resource: the server responded with a status of 403 "
+        for path in paths
+    )
+
+
+ROLE_PROBES = {
+    "enterprise": refused(r"pool/summary"),
+    "grid": refused(r"pool/summary", r"sites\?limit=1"),
+    "admin": refused(r"pool/summary", r"sites\?limit=1", r"awards\?day=[0-9-]+"),
+}
+"""Finding a key's role: the calls it is refused on the way (the API has no "who am I"
+yet), the only console errors a view may show."""
+
+
+def console_errors(driver: Chrome, role: str | None = None) -> list[str]:
+    """Console errors since the last call, less the role probes of ``role`` (the
+    operator's view needs none)."""
+    allowed = ROLE_PROBES.get(role or "", ())
+    entries: list[dict[str, Any]] = driver.get_log("browser")  # type: ignore[no-untyped-call]
+    return [
+        entry["message"]
+        for entry in entries
+        if entry["level"] == "SEVERE"
+        and not any(re.search(pattern, entry["message"]) for pattern in allowed)
+    ]
+
+
+def screenshot(driver: Chrome, name: str) -> Path:
+    """Save the whole page as ``var/artefacts/web/<name>.png``."""
+    ARTEFACTS.mkdir(parents=True, exist_ok=True)
+    driver.execute_script("window.scrollTo(0, 0)")
+    height = driver.execute_script("return document.documentElement.scrollHeight")
+    driver.set_window_size(1400, min(max(int(height) + 40, 800), 6000))
+    path = ARTEFACTS / f"{name}.png"
+    driver.save_screenshot(str(path))
+    driver.set_window_size(1400, 1000)
+    return path
+
+
+def foreign_resources(driver: Chrome, base_url: str) -> list[str]:
+    """Resources the page loaded from anywhere but the service (there should be none)."""
+    names: list[str] = driver.execute_script(
+        "return performance.getEntriesByType('resource').map((e) => e.name)"
+    )
+    return [n for n in names if not n.startswith(f"{base_url}/")]

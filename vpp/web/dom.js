@@ -1,0 +1,137 @@
+// Building the page. Every piece of data goes in as text (textContent), never as
+// HTML: nothing here parses markup, so a name like "<img onerror=...>" stays text.
+
+import { toCsv } from "./format.js";
+
+/** An element with attributes, event handlers (on*) and children (nodes or text). */
+export function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [name, value] of Object.entries(attrs)) {
+    if (value === null || value === undefined || value === false) continue;
+    if (name.startsWith("on") && typeof value === "function") {
+      node.addEventListener(name.slice(2), value);
+    } else if (name === "class") {
+      node.className = value;
+    } else {
+      node.setAttribute(name, value === true ? "" : String(value));
+    }
+  }
+  append(node, children);
+  return node;
+}
+
+function append(node, children) {
+  for (const child of children.flat()) {
+    if (child === null || child === undefined || child === false) continue;
+    node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+}
+
+/** Replace a node's children. */
+export function fill(node, ...children) {
+  node.replaceChildren();
+  append(node, children);
+  return node;
+}
+
+/** A titled panel: a section with a heading, a toolbar and a body to fill. */
+export function panel(title, { id, note } = {}) {
+  const tools = el("div", { class: "tools" });
+  const body = el("div", { class: "body", "aria-busy": "true" }, el("p", { class: "muted" }, "Loading…"));
+  const section = el(
+    "section",
+    { class: "panel", id },
+    el("div", { class: "panel-head" }, el("h2", {}, title), tools),
+    note ? el("p", { class: "note" }, note) : null,
+    body,
+  );
+  return { section, tools, body };
+}
+
+/** A message in a panel body: "muted" for empty data, "error" for failures. */
+export function message(text, kind = "muted") {
+  return el("p", { class: kind, role: kind === "error" ? "alert" : null }, text);
+}
+
+const cellClass = (column) => [column.num ? "num" : "", column.wrap ? "wrap" : ""].join(" ").trim() || null;
+
+/** A table of ``rows`` by ``columns`` ([{label, key | text(row) | cell(row), num, wrap}]):
+ * ``key`` and ``text`` give text, ``cell`` a node built with ``el``. */
+export function table(columns, rows, { caption, empty = "Nothing to show." } = {}) {
+  if (rows.length === 0) return message(empty);
+  const head = el(
+    "tr",
+    {},
+    columns.map((c) => el("th", { scope: "col", class: cellClass(c) }, c.label)),
+  );
+  const body = rows.map((row) =>
+    el(
+      "tr",
+      {},
+      columns.map((c) => {
+        let content;
+        if (c.cell) content = c.cell(row);
+        else if (c.text) content = c.text(row);
+        else content = row[c.key];
+        return el("td", { class: cellClass(c) }, content ?? "");
+      }),
+    ),
+  );
+  return el(
+    "div",
+    { class: "table-wrap" },
+    el("table", {}, caption ? el("caption", {}, caption) : null, el("thead", {}, head), el("tbody", {}, body)),
+  );
+}
+
+/** A button that downloads ``rows`` as a CSV file (columns as for ``toCsv``). */
+export function csvButton(filename, columns, rows, label = "CSV") {
+  return el(
+    "button",
+    {
+      type: "button",
+      class: "secondary",
+      title: `Download ${filename}`,
+      onclick: () => {
+        const blob = new Blob([toCsv(columns, rows)], { type: "text/csv;charset=utf-8" });
+        const url = URL.createObjectURL(blob);
+        const link = el("a", { href: url, download: filename });
+        document.body.append(link);
+        link.click();
+        link.remove();
+        setTimeout(() => URL.revokeObjectURL(url), 1000);
+      },
+    },
+    label,
+  );
+}
+
+/** A chart followed by its numbers: a CSV download and a collapsible table. */
+export function chartWithNumbers(chart, { columns, rows, filename, caption }) {
+  return el(
+    "figure",
+    { class: "chart" },
+    chart,
+    el("div", { class: "numbers-bar" }, csvButton(filename, columns, rows, `CSV (${rows.length} rows)`)),
+    el("details", { class: "numbers" }, el("summary", {}, "Table of the numbers"), table(columns, rows, { caption })),
+  );
+}
+
+/** Run ``fn`` over ``items`` with at most ``limit`` calls in flight; results in order. */
+export async function mapLimit(items, limit, fn) {
+  const results = new Array(items.length);
+  let next = 0;
+  async function worker() {
+    while (next < items.length) {
+      const index = next++;
+      results[index] = await fn(items[index], index);
+    }
+  }
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return results;
+}
+
+/** A compact state badge (the state's name as text, a class for its colour). */
+export function badge(state) {
+  return el("span", { class: `badge state-${String(state).replace(/[^a-z_]/g, "")}` }, state);
+}

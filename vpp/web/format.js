@@ -1,0 +1,100 @@
+// Beijing time, numbers and CSV. Pure functions: no DOM, no network.
+//
+// Market days and intervals are Asia/Shanghai (UTC+8, no daylight saving), so local
+// times are plain arithmetic on UTC milliseconds; the browser's own time zone is
+// never used.
+
+export const OFFSET_MS = 8 * 3600 * 1000;
+export const OFFSET_LABEL = "UTC+8";
+export const DAY_MS = 24 * 3600 * 1000;
+
+const pad = (n) => String(n).padStart(2, "0");
+
+/** Milliseconds since the epoch of an ISO timestamp (with offset) or a number. */
+export function toMs(value) {
+  return typeof value === "number" ? value : Date.parse(value);
+}
+
+/** Beijing calendar fields of an instant. */
+export function beijingParts(value) {
+  const d = new Date(toMs(value) + OFFSET_MS);
+  return {
+    year: d.getUTCFullYear(),
+    month: d.getUTCMonth() + 1,
+    day: d.getUTCDate(),
+    hour: d.getUTCHours(),
+    minute: d.getUTCMinutes(),
+  };
+}
+
+/** The Beijing market day ("YYYY-MM-DD") an instant falls in. */
+export function beijingDay(value) {
+  const p = beijingParts(value);
+  return `${p.year}-${pad(p.month)}-${pad(p.day)}`;
+}
+
+/** "14:15 UTC+8" */
+export function fmtTime(value) {
+  const p = beijingParts(value);
+  return `${pad(p.hour)}:${pad(p.minute)} ${OFFSET_LABEL}`;
+}
+
+/** "2026-11-26 14:15 UTC+8" */
+export function fmtDateTime(value) {
+  if (value === null || value === undefined) return "";
+  return `${beijingDay(value)} ${fmtTime(value)}`;
+}
+
+/** "2026-11-26T14:15+08:00": the same instant, machine-readable, for CSV files. */
+export function isoBeijing(value) {
+  const p = beijingParts(value);
+  return `${beijingDay(value)}T${pad(p.hour)}:${pad(p.minute)}+08:00`;
+}
+
+/** UTC milliseconds of 00:00 Beijing on a market day ("YYYY-MM-DD"). */
+export function dayStartMs(day) {
+  const [y, m, d] = day.split("-").map(Number);
+  return Date.UTC(y, m - 1, d) - OFFSET_MS;
+}
+
+/** The market day ``n`` days after ``day`` (n may be negative). */
+export function addDays(day, n) {
+  return beijingDay(dayStartMs(day) + n * DAY_MS);
+}
+
+/** Start (UTC ms) of interval ``k`` of a day divided into ``perDay`` intervals. */
+export function intervalStartMs(day, k, perDay = 96) {
+  return dayStartMs(day) + (k * DAY_MS) / perDay;
+}
+
+/** A number with thousands separators and at most ``digits`` decimals; "" for null. */
+export function fmtNumber(value, digits = 0) {
+  if (value === null || value === undefined || Number.isNaN(value)) return "";
+  return Number(value).toLocaleString("en-US", {
+    minimumFractionDigits: 0,
+    maximumFractionDigits: digits,
+  });
+}
+
+/** "1,234 kW" */
+export function fmtKw(value) {
+  return value === null || value === undefined ? "" : `${fmtNumber(value, 0)} kW`;
+}
+
+/** One CSV field (RFC 4180). Text that a spreadsheet would run as a formula is
+ * prefixed with an apostrophe: names come from users. */
+export function csvCell(value) {
+  if (value === null || value === undefined) return "";
+  let text = String(value);
+  if (typeof value === "string" && /^[=+\-@\t\r]/.test(text)) text = `'${text}`;
+  return /[",\n\r]/.test(text) ? `"${text.replaceAll('"', '""')}"` : text;
+}
+
+/** CSV text of ``rows`` (objects) by ``columns`` ([{key, label}]), CRLF line ends. */
+export function toCsv(columns, rows) {
+  const lines = [columns.map((c) => csvCell(c.label)).join(",")];
+  for (const row of rows) {
+    lines.push(columns.map((c) => csvCell(c.csv ? c.csv(row) : row[c.key])).join(","));
+  }
+  return `${lines.join("\r\n")}\r\n`;
+}
