@@ -66,3 +66,15 @@ def test_sessions_are_not_shared_between_apps(session_factory: sessionmaker) -> 
     a = create_app(make_settings(), session_factory=session_factory)
     b = create_app(make_settings(), session_factory=session_factory)
     assert a.state.metrics.registry is not b.state.metrics.registry
+
+
+def test_me_names_the_callers_account_role_and_the_service_clock(
+    client: TestClient, enterprise: Caller, grid: Caller
+) -> None:
+    me = client.get("/v1/me", headers=enterprise.headers).json()
+    assert me["account_name"] == "Enterprise A"
+    assert me["role"] == "enterprise"
+    assert me["account_id"] == str(enterprise.account_id)
+    assert me["key_id"] == str(enterprise.key_id)
+    assert me["now"].endswith("Z") or "+00:00" in me["now"]
+    assert client.get("/v1/me", headers=grid.headers).json()["role"] == "grid"

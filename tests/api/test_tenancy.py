@@ -73,6 +73,7 @@ ROUTES = [
     Route("GET", "/v1/commands", EO),
     Route("GET", "/v1/commands/{command}", EO),
     Route("POST", "/v1/assets/{asset}/setpoints", OPS, lambda o: {"power_kw": 10.0}),
+    Route("GET", "/v1/me", ALL),
     Route("GET", "/v1/markets", ALL),
     Route("GET", "/v1/bids", OPS),
     Route("POST", "/v1/bids", OPS, lambda o: DAY),

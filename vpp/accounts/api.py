@@ -5,18 +5,42 @@ from __future__ import annotations
 import uuid
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from sqlalchemy.orm import Session
 
-from vpp.accounts import service
-from vpp.accounts.schemas import AccountCreate, AccountOut, KeyCreate, KeyCreated, KeyOut
-from vpp.kit.auth import Principal, require
+from vpp.accounts import repository, service
+from vpp.accounts.schemas import AccountCreate, AccountOut, KeyCreate, KeyCreated, KeyOut, Me
+from vpp.kit.auth import Principal, authenticated, require
 from vpp.kit.idempotency import Idempotency, idempotency
-from vpp.kit.responses import commit_json
+from vpp.kit.errors import not_found
+from vpp.kit.responses import commit_json, json_response
 from vpp.kit.session import get_session
 
 router = APIRouter(tags=["admin"])
 admin_only = require("admin")
+
+
+@router.get("/me", response_model=Me, tags=["accounts"])
+def read_me(
+    request: Request,
+    principal: Principal = Depends(authenticated),
+    session: Session = Depends(get_session, scope="function"),
+) -> Response:
+    """The caller's account, role and key, and the service's clock: what a client needs
+    to pick its view (every role may call it)."""
+    account = repository.get_account(session, principal.account_id)
+    if account is None:
+        raise not_found("account")
+    return json_response(
+        Me(
+            account_id=account.id,
+            account_name=account.name,
+            role=principal.role,  # type: ignore[arg-type]
+            key_id=principal.key_id,
+            key_expires_at=principal.expires_at,
+            now=request.app.state.clock.now(),
+        )
+    )
 
 
 @router.post("/accounts", status_code=201, response_model=AccountOut)

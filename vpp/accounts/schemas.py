@@ -52,3 +52,14 @@ class KeyOut(BaseModel):
 
 class KeyCreated(KeyOut):
     token: str = Field(description="The bearer token. Shown this once; only its hash is kept.")
+
+
+class Me(BaseModel):
+    """Who the caller is, and the service's clock (which runs faster in the demo)."""
+
+    account_id: uuid.UUID
+    account_name: str
+    role: AccountKind
+    key_id: uuid.UUID
+    key_expires_at: datetime | None
+    now: datetime = Field(description="The service's current time (UTC).")
