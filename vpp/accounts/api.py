@@ -1,4 +1,4 @@
-"""Admin routes: accounts and API keys."""
+"""Account routes: who am I (every role), and the admin's accounts and API keys."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from sqlalchemy.orm import Session
 from vpp.accounts import repository, service
 from vpp.accounts.schemas import AccountCreate, AccountOut, KeyCreate, KeyCreated, KeyOut, Me
 from vpp.kit.auth import Principal, authenticated, require
-from vpp.kit.idempotency import Idempotency, idempotency
 from vpp.kit.errors import not_found
+from vpp.kit.idempotency import Idempotency, idempotency
 from vpp.kit.responses import commit_json, json_response
 from vpp.kit.session import get_session
 

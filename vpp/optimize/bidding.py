@@ -41,6 +41,7 @@ without binding caps or rules, the rounding and the sampled prices otherwise.
 
 from __future__ import annotations
 
+import importlib.util
 import math
 import time
 from dataclasses import dataclass, replace
@@ -56,6 +57,7 @@ from vpp.domain.units import KWH_PER_MWH, Direction, FloatArray
 from vpp.optimize.blocks import solve_offers
 from vpp.optimize.fleet import Fleet
 from vpp.optimize.ladder import Ladder, build_ladder
+from vpp.optimize.master import Proposals, contested_columns, solve_master
 from vpp.optimize.offers import FIRM, OFFER, OfferModel, build_offer_problem
 from vpp.optimize.pool import (
     TOLERANCE_KW,
@@ -69,11 +71,16 @@ from vpp.optimize.problem import Solution, SolverOptions, SolveStatus, solve
 Method = Literal["decomposed", "monolithic"]
 PRICE_SAMPLE_ASSETS = 60
 """Default size of the sample whose LP prices the pool caps (`cap_prices`)."""
+PRICE_ROUNDS = 3
+"""Default Dantzig-Wolfe price-update rounds on binding pool caps (`_price_rounds`)."""
+PRICE_ROUND_TOLERANCE = 1e-5
+"""... stopping early once a round raises the objective by less than this fraction."""
 RESOLVE_SHARE = 0.05
 """Decomposed rounds re-solve an asset only if a cap cuts one of its offers by more."""
 RESOLVE_FLEET_SHARE = 0.25
 """... and at most this share of the fleet per round, those losing the most profit."""
 IntArray = npt.NDArray[np.int64]
+BoolArray = npt.NDArray[np.bool_]
 
 
 @dataclass(frozen=True)
@@ -282,6 +289,7 @@ def build_bids(
     workers: int | None = None,
     max_rounds: int = 2,
     price_sample: int = PRICE_SAMPLE_ASSETS,
+    price_rounds: int = PRICE_ROUNDS,
 ) -> BidPlan:
     """Optimise the pool's firm schedules, robust offers and price ladders (module docstring).
 
@@ -307,7 +315,7 @@ def build_bids(
     )
     if method == "decomposed":
         firm, offer, asset_status, rounds, gap = _decomposed(
-            inputs, model, options, workers, max_rounds, price_sample
+            inputs, model, options, workers, max_rounds, price_sample, price_rounds
         )
         ok = all(s == SolveStatus.OPTIMAL for s in asset_status)
         status = SolveStatus.OPTIMAL if ok else SolveStatus.FEASIBLE
@@ -354,6 +362,7 @@ def _decomposed(
     workers: int | None,
     max_rounds: int,
     price_sample: int,
+    price_rounds: int,
 ) -> tuple[FloatArray, FloatArray, tuple[SolveStatus, ...], int, None]:
     """Cap prices, per-asset optimum at those prices, capped re-solves, a last trim."""
     caps = inputs.pool_caps_kw
@@ -383,14 +392,27 @@ def _decomposed(
     if todo.size:
         resolve(todo, priced)
     offer_cap = model.offer_cap_kw.copy()
+    mixed = False
+    if price_rounds > 0 and n > 1 and _caps_may_bind(model, caps):
+        outcome = _price_rounds(model, caps, firm, offer, priced, options, workers, price_rounds)
+        if outcome is not None:
+            firm, offer, price, contested = outcome
+            priced = replace(model, value_cny_per_kw=model.value_cny_per_kw - price[None])
+            # later re-solves keep each asset's share of a contested cap
+            offer_cap = np.where(contested[None], np.minimum(offer_cap, offer), offer_cap)
+            mixed = True
     rounds = 0
     while rounds < max_rounds:
         new_cap = share_pool_caps(offer, offer_cap, caps, inputs.limits)
         # Re-solve only where it can pay: an offer cut by more than RESOLVE_SHARE of itself
         # (or dropped), or more room given to an asset held at its cap. Smaller cuts are
-        # left to the final trim, which the robust box keeps deliverable.
+        # left to the final trim, which the robust box keeps deliverable. After the price
+        # rounds the caps hold and their slack is worth nothing at the margin, so only
+        # the pool rules' cuts are left.
         cut = offer - new_cap > np.maximum(TOLERANCE_KW, RESOLVE_SHARE * offer)
         grown = (new_cap > offer_cap + TOLERANCE_KW) & (offer >= offer_cap - TOLERANCE_KW)
+        if mixed:
+            grown[:] = False
         changed = np.flatnonzero((cut | grown).any(axis=(1, 2)))
         limit = max(1, int(RESOLVE_FLEET_SHARE * n))
         if changed.size > limit:
@@ -408,6 +430,67 @@ def _decomposed(
         resolve(changed, replace(priced.take(changed), offer_cap_kw=offer_cap[changed]))
     kept, _ = apply_pool_rules(offer, model.value_cny_per_kw, caps, inputs.limits)
     return firm, kept, tuple(status), rounds, None
+
+
+def _price_rounds(
+    model: OfferModel,
+    caps: FloatArray,
+    firm: FloatArray,
+    offer: FloatArray,
+    priced: OfferModel,
+    options: SolverOptions,
+    workers: int | None,
+    rounds: int,
+) -> tuple[FloatArray, FloatArray, FloatArray, BoolArray] | None:
+    """Dantzig-Wolfe price updates of the pool caps (`vpp.optimize.master`).
+
+    Starts from every asset's plan at the sampled prices (``priced``); each round solves
+    the master LP, re-plans at most `RESOLVE_FLEET_SHARE` of the fleet — the assets most
+    exposed to the change of the cap prices — and stops early once a round adds less
+    than `PRICE_ROUND_TOLERANCE` of the objective. Returns (firm, offers, cap prices,
+    contested columns) of the last master, or None if no column is contested or the
+    master fails (the caller then keeps proportional sharing and the final trim).
+    """
+    fleet = model.fleet
+    contested = contested_columns(fleet.lo_kw, fleet.hi_kw, caps)
+    if not contested.any():
+        return None
+    n = model.n_assets
+    proposals = Proposals.start(
+        model.value_cny_per_kw, model.firm_cost_cny_per_kw, contested, firm, offer
+    )
+    master_options = replace(options, backend="highspy") if _has_highspy() else options
+    used = model.value_cny_per_kw - priced.value_cny_per_kw  # (n, K, T) price each plan saw
+    reach = np.maximum(fleet.hi_kw - fleet.lo_kw, 0.0)  # (n, T) kW
+    limit = max(1, int(RESOLVE_FLEET_SHARE * n))
+    result = solve_master(proposals, caps, master_options)
+    if result is None:
+        return None
+    for _ in range(rounds):
+        change = np.abs(result.price_cny_per_kw[None] - used) * contested[None]
+        score = np.einsum("nkt,nt->n", change, reach)
+        chosen = np.flatnonzero(score > 1e-9)
+        if chosen.size == 0:
+            break
+        chosen = np.sort(chosen[np.argsort(-score[chosen], kind="stable")[:limit]])
+        sub = model.take(chosen)
+        sub = replace(sub, value_cny_per_kw=sub.value_cny_per_kw - result.price_cny_per_kw[None])
+        again = solve_offers(sub, options, workers)
+        ok = np.array([s.has_solution for s in again.status], bool)
+        proposals.add(chosen[ok], again.firm_kw[ok], again.offer_kw[ok])
+        used[chosen] = result.price_cny_per_kw[None]
+        better = solve_master(proposals, caps, master_options)
+        if better is None:
+            break
+        gain = better.objective_cny - result.objective_cny
+        result = better
+        if gain <= PRICE_ROUND_TOLERANCE * max(abs(result.objective_cny), 1e-9):
+            break
+    return result.firm_kw, result.offer_kw, result.price_cny_per_kw, contested
+
+
+def _has_highspy() -> bool:
+    return importlib.util.find_spec("highspy") is not None
 
 
 def _caps_may_bind(model: OfferModel, caps_kw: FloatArray) -> bool:
