@@ -35,7 +35,7 @@ def read_me(
         Me(
             account_id=account.id,
             account_name=account.name,
-            role=principal.role,  # type: ignore[arg-type]
+            role=principal.role,
             key_id=principal.key_id,
             key_expires_at=principal.expires_at,
             now=request.app.state.clock.now(),
