@@ -35,13 +35,20 @@ def simulated_client(config: Mapping[str, Any], clock: Clock, participant: str) 
     return DrivenMarketClient(market, participant)
 
 
+class OwnedHttpMarketClient(HttpMarketClient):
+    """An HTTP market client that owns its connection pool (closed with the service)."""
+
+    async def aclose(self) -> None:
+        await self.client.aclose()
+
+
 def http_client(config: Mapping[str, Any], clock: Clock, participant: str) -> MarketClient:
     """An exchange over HTTP. ``config``: ``url`` and ``token`` (required), ``timeout_s``."""
     missing = [key for key in ("url", "token") if not config.get(key)]
     if missing:
         raise ValueError(f"VPP_MARKET_CONFIG needs {' and '.join(missing)} for the http market")
     timeout = float(config.get("timeout_s", 10.0))
-    return HttpMarketClient(
+    return OwnedHttpMarketClient(
         httpx.AsyncClient(timeout=timeout),
         str(config["url"]),
         str(config["token"]),

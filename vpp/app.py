@@ -132,6 +132,17 @@ async def run_scheduler(app: FastAPI) -> AsyncIterator[None]:
         scheduler.shutdown(wait=False)
 
 
+@asynccontextmanager
+async def closing_market(app: FastAPI) -> AsyncIterator[None]:
+    """Close the market client's connections (if it holds any) when the app stops."""
+    try:
+        yield
+    finally:
+        close = getattr(app.state.market, "aclose", None)
+        if close is not None:
+            await close()
+
+
 def create_app(
     settings: Settings | None = None,
     *,
@@ -147,7 +158,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if session_factory is not None:
-            async with run_dispatch(app), run_scheduler(app):
+            async with closing_market(app), run_dispatch(app), run_scheduler(app):
                 yield
             return
         tune_garbage_collector()
@@ -155,7 +166,7 @@ def create_app(
         app.state.sessionmaker = make_sessionmaker(engine)
         app.state.write_sessionmaker = make_sessionmaker(for_writing(engine))
         try:
-            async with run_dispatch(app), run_scheduler(app):
+            async with closing_market(app), run_dispatch(app), run_scheduler(app):
                 yield
         finally:
             engine.dispose()

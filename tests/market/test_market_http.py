@@ -18,6 +18,7 @@ import uvicorn
 from market.catalog import load_packs
 from market.client import HttpMarketClient, dump_bid, dump_clearing, parse_receipt
 from market.errors import MarketRejectedError
+from market.factories import http_client
 from market.simulator.competitors import offered_mask
 from market.simulator.http import REPLAYED_HEADER, create_app
 from market.simulator.operator import SimulatedMarket
@@ -333,3 +334,17 @@ async def test_the_lifespan_clears_whatever_passes_its_gate() -> None:
             while (found := await client.clearing(VALLEY, DAY)) is None:
                 await asyncio.sleep(0.01)
     assert found.awards
+
+
+async def test_the_service_configuration_reaches_the_market_over_http(live: Live) -> None:
+    """What `VPP_MARKET=http` builds: the factory's client talks to the simulator and
+    closes its own connection pool."""
+    client = http_client({"url": live.base_url, "token": TOKEN_A}, live.clock, "a")
+    try:
+        outlook = await client.outlook("peak_shaving.peak_cut", DAY)
+        assert len(outlook.demand_kw) == 96
+        assert await client.clearing("peak_shaving.peak_cut", DAY) is None
+    finally:
+        await client.aclose()  # type: ignore[attr-defined]
+    with pytest.raises(ValueError, match="token"):
+        http_client({"url": live.base_url}, live.clock, "a")
