@@ -13,6 +13,7 @@ pytestmark = pytest.mark.browser
 
 def test_the_grid_sees_awards_per_product_and_interval(browser: Chrome, park: Park) -> None:
     log_in(browser, park.base_url, park.grid)
+    assert browser.find_element(By.CSS_SELECTOR, "#who .account").text == "Gansu grid dispatch"
     bars = wait(browser, "#awards .product[data-product='peak_shaving.peak_cut'] rect")
     assert len(bars) == 8
     browser.find_element(By.CSS_SELECTOR, "#awards details summary").click()
@@ -26,12 +27,13 @@ def test_the_grid_sees_awards_per_product_and_interval(browser: Chrome, park: Pa
     assert "peak_shaving.peak_cut" in products
 
     screenshot(browser, "grid-awards")
-    assert console_errors(browser, "grid") == []
+    assert console_errors(browser) == []
 
 
 def test_the_admin_sees_the_markets(browser: Chrome, park: Park) -> None:
     log_in(browser, park.base_url, park.admin)
     wait(browser, "#markets tbody tr")
     assert browser.find_element(By.CSS_SELECTOR, "[data-role]").text == "Administrator"
+    assert browser.find_element(By.CSS_SELECTOR, "#who .account").text == "Park admin"
     screenshot(browser, "admin")
-    assert console_errors(browser, "admin") == []
+    assert console_errors(browser) == []

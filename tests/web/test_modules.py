@@ -173,11 +173,30 @@ def test_csv_quotes_fields_and_defuses_formulas(js: Any) -> None:
     assert csv == 'Asset,Power kW\r\n"Mill, ""north""",-350.5\r\n"\'=HYPERLINK(""x"")",0\r\n,1\r\n'
 
 
-def test_the_service_day_follows_the_market_list(js: Any) -> None:
-    markets = """[
-      { product: 'green_power.monthly.buy', gate_closure_for_tomorrow: '2026-10-25T02:00:00Z',
-        rules: { gate_day_offset: -5, gate_lead_minutes: null, gate_day_of_previous_month: 25 } },
-      { product: 'peak_shaving.peak_cut', gate_closure_for_tomorrow: '2026-11-26T02:00:00Z',
-        rules: { gate_day_offset: -1, gate_lead_minutes: null } }]"""
-    assert js(f"api.serviceToday({markets}, 0)") == "2026-11-26"
-    assert js("api.serviceToday([], Date.parse('2026-11-25T16:30:00Z'))") == "2026-11-26"
+def test_the_context_takes_the_service_clock_from_who_am_i(js: Any) -> None:
+    # The service's clock (faster than real time in the demo), not the browser's.
+    ctx = js(
+        """api.contextOf({ account_id: 'a', account_name: 'Park operations', role: 'operator',
+             key_id: 'k', key_expires_at: null, now: '2026-11-25T16:30:00.123456Z' },
+           [{ product: 'peak_shaving.peak_cut', intervals_per_day: 96 },
+            { product: 'green_power.day_ahead.buy', intervals_per_day: 24 }])"""
+    )
+    assert ctx["role"] == "operator"
+    assert ctx["today"] == "2026-11-26"
+    assert ctx["now"] == js("Date.parse('2026-11-25T16:30:00.123Z')")
+    assert ctx["intervalsPerDay"] == {
+        "peak_shaving.peak_cut": 96,
+        "green_power.day_ahead.buy": 24,
+    }
+    late = js("api.contextOf({ role: 'grid', now: '2026-11-26T15:59:59+00:00' }, []).today")
+    assert late == "2026-11-26"
+
+
+def test_interval_runs_read_as_beijing_time_ranges(js: Any) -> None:
+    assert js("format.intervalRuns('2026-11-26', [79, 72, 73, 78])") == [
+        "18:00–18:30 UTC+8",
+        "19:30–20:00 UTC+8",
+    ]
+    assert js("format.intervalRuns('2026-11-26', [95])") == ["23:45–00:00 UTC+8"]
+    assert js("format.intervalRuns('2026-11-26', [23], 24)") == ["23:00–00:00 UTC+8"]
+    assert js("format.intervalRuns('2026-11-26', [])") == []

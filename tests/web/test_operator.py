@@ -1,5 +1,5 @@
 """The operator's dashboard in Chromium: the pool chart, approving a draft bid, the
-assets and the failed commands."""
+day-ahead plan, the assets and the failed commands."""
 
 from __future__ import annotations
 
@@ -7,9 +7,11 @@ import httpx
 import pytest
 from selenium.webdriver import Chrome
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support.ui import WebDriverWait
+from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from tests.web.conftest import (
+    AWARDED_INTERVALS,
+    SHORTFALL_KW,
     WAIT_S,
     XSS_NAME,
     Park,
@@ -30,6 +32,10 @@ return Array.from(document.querySelectorAll(arguments[0])).reduce(
 
 def test_the_pool_chart_has_points_units_and_its_numbers(browser: Chrome, park: Park) -> None:
     log_in(browser, park.base_url, park.operator)
+    # Who is logged in, from /v1/me: the role, the account's name, the service's day.
+    assert browser.find_element(By.CSS_SELECTOR, "#who [data-role]").text == "Operator"
+    assert browser.find_element(By.CSS_SELECTOR, "#who .account").text == "Park operations"
+    assert f"market day {park.today}" in browser.find_element(By.CSS_SELECTOR, "#who").text
     # The baseline line over today and tomorrow, then the summed P10-P90 band.
     wait(browser, "#flexibility .s-baseline polyline")
     wait(browser, "#flexibility .s-p1090 polygon")
@@ -112,4 +118,59 @@ def test_assets_by_kind_awards_and_failed_commands(browser: Chrome, park: Park) 
     bars = wait(browser, "#awards .s-down rect")
     assert len(bars) == 8
     screenshot(browser, "operator-assets")
+    assert console_errors(browser) == []
+
+
+def test_the_day_ahead_plan_shows_awarded_planned_and_the_shortfall(
+    browser: Chrome, park: Park
+) -> None:
+    log_in(browser, park.base_url, park.operator)
+    product = "#plan .product[data-product='peak_shaving.peak_cut']"
+    wait(browser, f"{product} .s-planned polyline")
+
+    # Awarded and planned kW over the whole day, one point per 15-minute interval.
+    assert browser.execute_script(POINTS_JS, f"{product} .s-awarded-kw polyline") == 96
+    assert browser.execute_script(POINTS_JS, f"{product} .s-planned polyline") == 96
+    titles = [t.text for t in browser.find_elements(By.CSS_SELECTOR, f"{product} .axis-title")]
+    assert titles == ["Beijing time (UTC+8)", "Power, kW"]
+    # The shortfall: bars, a sentence with its numbers, highlighted rows.
+    assert len(browser.find_elements(By.CSS_SELECTOR, f"{product} .s-shortfall rect")) == len(
+        SHORTFALL_KW
+    )
+    summary = browser.find_element(
+        By.CSS_SELECTOR, "#plan .plan-summary .shortfall[data-product='peak_shaving.peak_cut']"
+    ).text
+    short_kwh = sum(SHORTFALL_KW.values()) / 4
+    assert summary.startswith("peak_shaving.peak_cut: short by up to 250 kW")
+    assert f"in {len(SHORTFALL_KW)} of {len(AWARDED_INTERVALS)} awarded intervals" in summary
+    assert "(19:30–20:00 UTC+8)" in summary
+    assert f"{short_kwh:g} kWh" in summary
+    assert browser.find_element(By.CSS_SELECTOR, f"{product} .numbers-bar button").text == (
+        "CSV (96 rows)"
+    )
+    browser.find_element(By.CSS_SELECTOR, f"{product} details summary").click()
+    short = browser.find_elements(By.CSS_SELECTOR, f"{product} details tbody tr.short")
+    cells = [[td.text for td in row.find_elements(By.TAG_NAME, "td")] for row in short]
+    assert [c[:2] for c in cells] == [
+        [str(k), f"{park.today} {(k // 4):02d}:{15 * (k % 4):02d} UTC+8"] for k in SHORTFALL_KW
+    ]
+    assert [c[4] for c in cells] == ["250" for _ in SHORTFALL_KW]
+
+    # Per asset: every asset of the pool, its planned setpoint against its baseline.
+    select = Select(browser.find_element(By.CSS_SELECTOR, "#plan .asset-plan select"))
+    names = {o.text for o in select.options}
+    assert names == {*park.a.asset_names, *park.b.asset_names}
+    assert XSS_NAME in names  # as text
+    select.select_by_visible_text("Mill battery")
+    chart = wait(
+        browser, f"#plan .asset-plan-chart[data-asset='{park.a.asset_ids['Mill battery']}']"
+    )[0]
+    for series in ("s-baseline", "s-setpoint"):
+        points = browser.execute_script(POINTS_JS, f"#plan .asset-plan-chart .{series} polyline")
+        assert points == 96, series
+    assert "Moved from its baseline in 8 of 96 intervals (18:00–20:00 UTC+8)" in chart.text
+    titles = [t.text for t in chart.find_elements(By.CSS_SELECTOR, ".axis-title")]
+    assert titles == ["Beijing time (UTC+8)", "Net load, kW"]
+
+    screenshot(browser, "operator-plan")
     assert console_errors(browser) == []

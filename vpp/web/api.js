@@ -1,26 +1,20 @@
-// The service's /v1 API: the key kept in session storage, JSON calls, paging, and
-// what the dashboard infers from the API (the caller's role, the service's day).
+// The service's /v1 API: the key kept in session storage, JSON calls, paging, who the
+// caller is and the service's clock.
 
-import { DAY_MS, addDays, beijingDay } from "./format.js";
+import { beijingDay, toMs } from "./format.js";
 
 const KEY = "vpp.key";
-const ROLE = "vpp.role";
 
 /** The API key of this browser tab (session storage: gone when the tab closes). */
 export const session = {
   get key() {
     return sessionStorage.getItem(KEY);
   },
-  get role() {
-    return sessionStorage.getItem(ROLE);
-  },
-  save(key, role) {
+  save(key) {
     sessionStorage.setItem(KEY, key);
-    sessionStorage.setItem(ROLE, role);
   },
   clear() {
     sessionStorage.removeItem(KEY);
-    sessionStorage.removeItem(ROLE);
   },
 };
 
@@ -76,63 +70,51 @@ export async function getAll(path, params = {}, { limit = 1000, maxPages = 10 } 
   return { items, more: true };
 }
 
-/** The caller's role, found by which calls the key may make (the API has no "who am I").
- * Operator first: the operator's dashboard needs no refused probe. */
-export async function detectRole(key) {
-  await get("/markets", {}, { key }); // any valid key: a 401 here means a bad key
-  const probes = [
-    ["operator", "/pool/summary", {}],
-    ["enterprise", "/sites", { limit: 1 }],
-    ["grid", "/awards", { day: beijingDay(Date.now()) }],
-  ];
-  for (const [role, path, params] of probes) {
-    try {
-      await get(path, params, { key });
-      return role;
-    } catch (error) {
-      if (!(error instanceof ApiError) || error.status !== 403) throw error;
-    }
-  }
-  return "admin";
+/** Who the key belongs to and the service's clock (``GET /v1/me``, every role). */
+export function whoAmI(key) {
+  return get("/me", {}, { key });
 }
 
-/** The service's market day, read from the market list: a day-ahead product's
- * ``gate_closure_for_tomorrow`` lies ``gate_day_offset`` days before the service's
- * tomorrow. This follows the service clock (which the demo may run faster than real
- * time); falls back to the browser's clock. */
-export function serviceToday(markets, nowMs = Date.now()) {
-  for (const m of markets) {
-    const rules = m.rules ?? {};
-    if (!Number.isInteger(rules.gate_day_offset)) continue;
-    if (rules.gate_lead_minutes !== null && rules.gate_lead_minutes !== undefined) continue;
-    if ("gate_day_of_previous_month" in rules) continue;
-    const tomorrow = addDays(beijingDay(m.gate_closure_for_tomorrow), -rules.gate_day_offset);
-    return addDays(tomorrow, -1);
-  }
-  return beijingDay(nowMs);
-}
-
-/** What every view needs first: the market list, the service's day and "now" (the
- * browser's clock when it agrees with the service's day, else null: unknown). */
-export async function context() {
-  const markets = (await get("/markets")).items;
-  const today = serviceToday(markets);
-  const now = Date.now();
+/** The view's context from ``/v1/me`` and the market list: the caller, the service's
+ * "now" (UTC ms; the demo may run the service clock faster than real time) and its
+ * Beijing market day. Pure: the tests call it with hand-made answers. */
+export function contextOf(me, markets) {
+  const now = toMs(me.now);
   return {
+    me,
+    role: me.role,
     markets,
-    today,
-    now: beijingDay(now) === today ? now : null,
+    now,
+    today: beijingDay(now),
     intervalsPerDay: Object.fromEntries(markets.map((m) => [m.product, m.intervals_per_day])),
   };
 }
 
-/** The newest reading of each asset (keyed by id), looking back from ``now`` (or over
- * the service's whole day when "now" is unknown). One request per asset, four at a
- * time, for at most ``max`` assets: the API has no latest-reading query. */
+/** What every view needs first: who is calling, the market list, the service's clock. */
+export async function context() {
+  const [me, markets] = await Promise.all([whoAmI(), get("/markets")]);
+  return contextOf(me, markets.items);
+}
+
+/** Read the service's clock again (for live refreshes); keeps the old "now" when the
+ * call fails (the panels then show their own errors). */
+export async function refreshClock(ctx) {
+  try {
+    ctx.now = toMs((await whoAmI()).now);
+  } catch {
+    // keep the previous reading
+  }
+  return ctx;
+}
+
+/** The newest reading of each asset (keyed by id), looking back three hours from the
+ * service's "now". One request per asset, four at a time, for at most ``max`` assets:
+ * the API has no latest-reading query. */
 export async function lastReadings(assets, ctx, { max = 200, mapLimit } = {}) {
-  const start = ctx.now === null ? Date.parse(`${ctx.today}T00:00:00+08:00`) : ctx.now - 3 * 3600 * 1000;
-  const end = ctx.now === null ? start + DAY_MS : ctx.now + 15 * 60 * 1000;
-  const window = { start: new Date(start).toISOString(), end: new Date(end).toISOString() };
+  const window = {
+    start: new Date(ctx.now - 3 * 3600 * 1000).toISOString(),
+    end: new Date(ctx.now + 15 * 60 * 1000).toISOString(),
+  };
   const chosen = assets.slice(0, max);
   const found = await mapLimit(chosen, 4, async (asset) => {
     const { items } = await getAll(`/assets/${asset.id}/telemetry`, window, { maxPages: 3 });

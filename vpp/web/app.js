@@ -1,7 +1,9 @@
-// Start-up: log in with an API key, find the key's role, show that role's view.
+// Start-up: log in with an API key, ask the service who it belongs to (/v1/me), show
+// that role's view.
 
-import { ApiError, context, detectRole, session } from "./api.js";
+import { ApiError, context, session, whoAmI } from "./api.js";
 import { el, fill, message } from "./dom.js";
+import { fmtDateTime, fmtTime } from "./format.js";
 
 const VIEWS = {
   operator: { title: "Operator", load: () => import("./operator.js") },
@@ -55,8 +57,8 @@ function showLogin(problem) {
     if (!key) return;
     status.textContent = "Checking the key…";
     try {
-      const role = await detectRole(key);
-      session.save(key, role);
+      await whoAmI(key); // a 401 here: unknown, revoked or expired
+      session.save(key);
       await start();
     } catch (error) {
       status.textContent =
@@ -71,20 +73,16 @@ function showLogin(problem) {
 
 async function start() {
   stopView();
-  const role = session.role;
-  const view = VIEWS[role];
-  if (!session.key || !view) {
+  if (!session.key) {
     showLogin();
     return;
   }
   fill(main, message("Loading…"));
   try {
     const ctx = await context();
-    fill(
-      who,
-      el("span", { class: "role", "data-role": role }, view.title),
-      el("span", { class: "muted" }, ` · market day ${ctx.today} (Beijing, UTC+8)`),
-    );
+    const view = VIEWS[ctx.role];
+    if (!view) throw new Error(`no view for the role ${ctx.role}`);
+    fill(who, ...header(ctx, view));
     fill(
       actions,
       el("button", { type: "button", class: "secondary", id: "refresh", onclick: start }, "Refresh"),
@@ -92,7 +90,7 @@ async function start() {
     );
     const module = await view.load();
     fill(main);
-    main.dataset.view = role;
+    main.dataset.view = ctx.role;
     stopView = (await module.render(main, ctx)) ?? (() => {});
   } catch (error) {
     if (error instanceof ApiError && error.status === 401) {
@@ -102,6 +100,22 @@ async function start() {
     }
     fill(main, message(`Could not load the dashboard: ${error.message}`, "error"));
   }
+}
+
+/** The role, the account's name, the service's market day and clock (as last read). */
+function header(ctx, view) {
+  const expires = ctx.me.key_expires_at;
+  return [
+    el("span", { class: "role", "data-role": ctx.role }, view.title),
+    " · ",
+    el("span", { class: "account", title: `Account ${ctx.me.account_id}` }, ctx.me.account_name),
+    el(
+      "span",
+      { class: "muted clock" },
+      ` · market day ${ctx.today} · service time ${fmtTime(ctx.now)}`,
+      expires ? ` · key expires ${fmtDateTime(expires)}` : "",
+    ),
+  ];
 }
 
 start();

@@ -56,8 +56,9 @@ export function message(text, kind = "muted") {
 const cellClass = (column) => [column.num ? "num" : "", column.wrap ? "wrap" : ""].join(" ").trim() || null;
 
 /** A table of ``rows`` by ``columns`` ([{label, key | text(row) | cell(row), num, wrap}]):
- * ``key`` and ``text`` give text, ``cell`` a node built with ``el``. */
-export function table(columns, rows, { caption, empty = "Nothing to show." } = {}) {
+ * ``key`` and ``text`` give text, ``cell`` a node built with ``el``; ``rowClass(row)``
+ * may give a row a class (to highlight it). */
+export function table(columns, rows, { caption, empty = "Nothing to show.", rowClass } = {}) {
   if (rows.length === 0) return message(empty);
   const head = el(
     "tr",
@@ -67,7 +68,7 @@ export function table(columns, rows, { caption, empty = "Nothing to show." } = {
   const body = rows.map((row) =>
     el(
       "tr",
-      {},
+      { class: rowClass ? rowClass(row) : null },
       columns.map((c) => {
         let content;
         if (c.cell) content = c.cell(row);
@@ -107,13 +108,13 @@ export function csvButton(filename, columns, rows, label = "CSV") {
 }
 
 /** A chart followed by its numbers: a CSV download and a collapsible table. */
-export function chartWithNumbers(chart, { columns, rows, filename, caption }) {
+export function chartWithNumbers(chart, { columns, rows, filename, caption, rowClass }) {
   return el(
     "figure",
     { class: "chart" },
     chart,
     el("div", { class: "numbers-bar" }, csvButton(filename, columns, rows, `CSV (${rows.length} rows)`)),
-    el("details", { class: "numbers" }, el("summary", {}, "Table of the numbers"), table(columns, rows, { caption })),
+    el("details", { class: "numbers" }, el("summary", {}, "Table of the numbers"), table(columns, rows, { caption, rowClass })),
   );
 }
 

@@ -1,21 +1,24 @@
 // An enterprise's view: its own sites, assets (last reading and command), an asset's
-// forecast, its participation in bids (offered and awarded), its commands. The API
+// forecast, its participation in bids (offered and awarded), its assets' planned
+// setpoints against their baselines, its commands. The API
 // scopes every call to the key's account; this view asks for nothing else.
 //
 // Performance scores and settlement statements have no API yet; each becomes one more
 // panel in ``render`` when it lands.
 
-import { get, getAll, lastCommands, lastReadings } from "./api.js";
+import { get, getAll, lastCommands, lastReadings, refreshClock } from "./api.js";
 import { timeChart } from "./chart.js";
 import { chartWithNumbers, csvButton, el, fill, mapLimit, message, panel, table } from "./dom.js";
 import { DAY_MS, dayStartMs, fmtDateTime, fmtNumber, intervalStartMs, isoBeijing, toMs } from "./format.js";
 import {
   ASSET_COLUMNS,
   ASSET_CSV,
+  assetPlanPicker,
   assetRows,
   commandTable,
   dayPanel,
   dayPicker,
+  getPlan,
   guarded,
   loadSites,
 } from "./panels.js";
@@ -33,8 +36,22 @@ export async function render(root, ctx) {
     id: "participation",
     note: "What of your assets' flexibility the aggregator offered and the market awarded.",
   });
+  const plan = panel("Planned setpoints", {
+    id: "plan",
+    note:
+      "The day-ahead plan for your assets: each one's planned net load (kW) against its " +
+      "baseline forecast, including its share of the awards.",
+  });
   const commands = panel("Commands", { id: "commands" });
-  fill(root, sites.section, assets.section, forecast.section, participation.section, commands.section);
+  fill(
+    root,
+    sites.section,
+    assets.section,
+    forecast.section,
+    participation.section,
+    plan.section,
+    commands.section,
+  );
 
   const state = { assets: [], sites: [], names: {} };
   const loaded = (async () => {
@@ -52,9 +69,17 @@ export async function render(root, ctx) {
   after(participation, async () =>
     dayPanel(participation, ctx.today, (day) => renderParticipation(participation.body, ctx, state, day)),
   );
+  const selection = { assetId: null };
+  after(plan, async () =>
+    dayPanel(plan, ctx.today, async (day) => {
+      const { assets: planned } = await getPlan(day);
+      fill(plan.body, assetPlanPicker(ctx, day, planned, state.names, selection));
+    }),
+  );
   after(commands, async () => renderCommands(commands, state));
 
-  const timer = setInterval(() => {
+  const timer = setInterval(async () => {
+    await refreshClock(ctx);
     after(assets, async () => renderAssets(assets, ctx, state));
     after(commands, async () => renderCommands(commands, state));
   }, LIVE_REFRESH_MS);
@@ -140,7 +165,7 @@ async function renderForecast(body, ctx, assetId, day, name) {
       },
       { type: "line", cls: "s-baseline", label: "Baseline forecast", points: rows.map((r) => ({ t: r.t, v: r.baseline_kw })) },
     ],
-    markers: ctx.now ? [{ t: ctx.now, label: "now" }] : [],
+    markers: [{ t: ctx.now, label: "now" }],
   });
   const kw = (key, label) => ({ label, num: true, text: (r) => fmtNumber(r[key], 1), csv: (r) => r[key] });
   const columns = [

@@ -67,6 +67,22 @@ export function intervalStartMs(day, k, perDay = 96) {
   return dayStartMs(day) + (k * DAY_MS) / perDay;
 }
 
+/** Runs of consecutive intervals of a day as Beijing time ranges, e.g.
+ * ["18:00–18:30 UTC+8", "19:45–20:00 UTC+8"] for intervals 72, 73, 79 (96 a day). */
+export function intervalRuns(day, intervals, perDay = 96) {
+  const sorted = [...new Set(intervals)].sort((a, b) => a - b);
+  const runs = [];
+  for (const k of sorted) {
+    const last = runs[runs.length - 1];
+    if (last && k === last[1] + 1) last[1] = k;
+    else runs.push([k, k]);
+  }
+  return runs.map(([first, last]) => {
+    const from = fmtTime(intervalStartMs(day, first, perDay)).replace(` ${OFFSET_LABEL}`, "");
+    return `${from}–${fmtTime(intervalStartMs(day, last + 1, perDay))}`;
+  });
+}
+
 /** A number with thousands separators and at most ``digits`` decimals; "" for null. */
 export function fmtNumber(value, digits = 0) {
   if (value === null || value === undefined || Number.isNaN(value)) return "";

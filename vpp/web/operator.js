@@ -1,10 +1,11 @@
-// The operator's view: pool flexibility, bids and their ladders, awards, assets by
-// kind with their last reading and command, failed and expired commands.
+// The operator's view: pool flexibility, bids and their ladders, awards, the day-ahead
+// plan (awarded against planned per product, each asset's setpoints), assets by kind
+// with their last reading and command, failed and expired commands.
 //
 // Delivered-vs-awarded tracking, revenue and penalties, green power and carbon have no
 // API yet; each becomes one more panel in ``render`` when it lands.
 
-import { get, getAll, lastCommands, lastReadings, post } from "./api.js";
+import { get, getAll, lastCommands, lastReadings, post, refreshClock } from "./api.js";
 import { timeChart } from "./chart.js";
 import { badge, chartWithNumbers, csvButton, el, fill, mapLimit, message, panel, table } from "./dom.js";
 import {
@@ -13,6 +14,7 @@ import {
   dayStartMs,
   fmtDateTime,
   fmtNumber,
+  intervalRuns,
   intervalStartMs,
   isoBeijing,
   toMs,
@@ -20,9 +22,12 @@ import {
 import {
   ASSET_COLUMNS,
   ASSET_CSV,
+  PLAN_INTERVALS,
+  assetPlanPicker,
   assetRows,
   commandTable,
   dayPanel,
+  getPlan,
   guarded,
   loadSites,
   renderAwards,
@@ -41,23 +46,47 @@ export async function render(root, ctx) {
   });
   const bids = panel("Bids", { id: "bids" });
   const awards = panel("Awards", { id: "awards" });
+  const plan = panel("Day-ahead plan", {
+    id: "plan",
+    note:
+      "Per product, what the pool was awarded and what the plan delivers in each 15-minute " +
+      "interval; per asset, its planned setpoint against its baseline (net load, kW).",
+  });
   const assets = panel("Assets by kind", { id: "assets" });
   const failures = panel("Failed and expired commands", { id: "failures" });
-  fill(root, pool.section, flex.section, bids.section, awards.section, assets.section, failures.section);
+  fill(
+    root,
+    pool.section,
+    flex.section,
+    bids.section,
+    awards.section,
+    plan.section,
+    assets.section,
+    failures.section,
+  );
 
   const state = { assets: [], names: {} };
-  const assetsLoaded = guarded(assets.body, async () => {
+  const listed = (async () => {
     state.assets = (await getAll("/assets")).items;
     state.names = Object.fromEntries(state.assets.map((a) => [a.id, a.name]));
+  })();
+  const assetsLoaded = guarded(assets.body, async () => {
+    await listed;
     await loadAssets(assets, ctx, state);
   });
   guarded(pool.body, () => loadPool(pool));
   guarded(flex.body, () => loadFlexibility(flex, ctx, assetsLoaded, state));
   const refreshBids = loadBids(bids, ctx);
   dayPanel(awards, ctx.today, (day) => renderAwards(awards.body, ctx, day));
+  const selection = { assetId: null };
+  dayPanel(plan, ctx.today, async (day) => {
+    await listed.catch(() => {}); // the names; without them the plan shows asset ids
+    await renderPlan(plan.body, ctx, day, state.names, selection);
+  });
   assetsLoaded.then(() => guarded(failures.body, () => loadFailures(failures, state)));
 
-  const timer = setInterval(() => {
+  const timer = setInterval(async () => {
+    await refreshClock(ctx);
     refreshBids();
     guarded(assets.body, () => loadAssets(assets, ctx, state));
     guarded(failures.body, () => loadFailures(failures, state));
@@ -152,7 +181,7 @@ async function loadFlexibility(p, ctx, assetsLoaded, state) {
       yLabel: "Net load, kW",
       unit: "kW",
       layers,
-      markers: ctx.now ? [{ t: ctx.now, label: "now" }] : [],
+      markers: [{ t: ctx.now, label: "now" }],
     });
     const kw = (key, label) => ({
       label,
@@ -191,6 +220,111 @@ async function loadFlexibility(p, ctx, assetsLoaded, state) {
     bandNote = "";
   }
   draw();
+}
+
+/** The day-ahead plan of ``day``: per product awarded against planned kW with any
+ * shortfall in words and numbers, then the chosen asset's setpoints. */
+async function renderPlan(body, ctx, day, names, selection) {
+  const plan = await getPlan(day);
+  if (plan.targets.length === 0 && plan.assets.length === 0) {
+    fill(body, message(`No day-ahead plan for ${day} (Beijing): it is made once the day's awards are in.`));
+    return;
+  }
+  const products = [...new Set(plan.targets.map((t) => t.product))].sort();
+  const blocks = products.map((product) => productPlan(ctx, day, product, plan.targets));
+  fill(
+    body,
+    shortfallSummary(day, products, plan.targets),
+    blocks,
+    el("h3", {}, "Per asset: planned setpoint against baseline"),
+    assetPlanPicker(ctx, day, plan.assets, names, selection),
+  );
+}
+
+const hoursOf = (perDay) => 24 / perDay;
+
+/** In words: for each product, whether the plan delivers every awarded kW, else where and
+ * by how much it falls short. */
+function shortfallSummary(day, products, targets) {
+  if (products.length === 0) return message(`Nothing awarded for ${day} (Beijing): the plan follows the firm schedules.`);
+  const lines = products.map((product) => {
+    const mine = targets.filter((t) => t.product === product);
+    const short = mine.filter((t) => t.shortfall_kw > 0.05);
+    const awarded = mine.reduce((sum, t) => sum + t.awarded_kw * hoursOf(PLAN_INTERVALS), 0);
+    if (short.length === 0) {
+      return el(
+        "li",
+        { class: "delivered", "data-product": product },
+        `${product}: the plan delivers every awarded kW (${fmtNumber(awarded, 0)} kWh in ${mine.length} intervals).`,
+      );
+    }
+    const kwh = short.reduce((sum, t) => sum + t.shortfall_kw * hoursOf(PLAN_INTERVALS), 0);
+    const worst = Math.max(...short.map((t) => t.shortfall_kw));
+    return el(
+      "li",
+      { class: "shortfall", "data-product": product },
+      el("b", {}, `${product}: short`),
+      ` by up to ${fmtNumber(worst, 1)} kW in ${short.length} of ${mine.length} awarded intervals ` +
+        `(${intervalRuns(day, short.map((t) => t.interval), PLAN_INTERVALS).join(", ")}): ` +
+        `${fmtNumber(kwh, 1)} kWh of ${fmtNumber(awarded, 0)} kWh awarded will not be delivered as planned.`,
+    );
+  });
+  return el("ul", { class: "plan-summary" }, lines);
+}
+
+/** One product's awarded and planned kW per interval (all 96, zero where nothing was
+ * awarded), with the shortfall as bars. */
+function productPlan(ctx, day, product, targets) {
+  const byInterval = new Map(targets.filter((t) => t.product === product).map((t) => [t.interval, t]));
+  const rows = Array.from({ length: PLAN_INTERVALS }, (_, k) => {
+    const target = byInterval.get(k);
+    return {
+      interval: k,
+      t: intervalStartMs(day, k, PLAN_INTERVALS),
+      awarded_kw: target?.awarded_kw ?? 0,
+      planned_kw: target?.planned_kw ?? 0,
+      shortfall_kw: target?.shortfall_kw ?? 0,
+    };
+  });
+  const widthMs = DAY_MS / PLAN_INTERVALS;
+  const chart = timeChart({
+    title: `Awarded and planned ${product} on ${day} (Beijing)`,
+    x: [dayStartMs(day), dayStartMs(day) + DAY_MS],
+    yLabel: "Power, kW",
+    unit: "kW",
+    layers: [
+      {
+        type: "bars",
+        cls: "s-shortfall",
+        label: "Shortfall kW (awarded − planned)",
+        points: rows.map((r) => ({ t: r.t, v: r.shortfall_kw > 0.05 ? r.shortfall_kw : null })),
+        widthMs,
+      },
+      { type: "line", cls: "s-awarded-kw", label: "Awarded kW", points: rows.map((r) => ({ t: r.t, v: r.awarded_kw })) },
+      { type: "line", cls: "s-planned", label: "Planned kW", points: rows.map((r) => ({ t: r.t, v: r.planned_kw })) },
+    ],
+    markers: [{ t: ctx.now, label: "now" }],
+  });
+  const kw = (key, label) => ({ label, num: true, text: (r) => fmtNumber(r[key], 1), csv: (r) => r[key] });
+  const columns = [
+    { label: "Interval", key: "interval", num: true },
+    { label: "Start (UTC+8)", text: (r) => fmtDateTime(r.t), csv: (r) => isoBeijing(r.t) },
+    kw("awarded_kw", "Awarded kW"),
+    kw("planned_kw", "Planned kW"),
+    kw("shortfall_kw", "Shortfall kW"),
+    { label: "", text: (r) => (r.shortfall_kw > 0.05 ? "short" : ""), csv: (r) => (r.shortfall_kw > 0.05 ? "short" : "") },
+  ];
+  return el(
+    "div",
+    { class: "product", "data-product": product },
+    el("h3", {}, product),
+    chartWithNumbers(chart, {
+      columns,
+      rows,
+      filename: `plan-${product}-${day}.csv`,
+      rowClass: (r) => (r.shortfall_kw > 0.05 ? "short" : null),
+    }),
+  );
 }
 
 const BID_COLUMNS = (onApprove, onLadder) => [

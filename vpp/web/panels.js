@@ -1,5 +1,5 @@
 // Panels more than one view shows: a day picker, awards per product, asset tables with
-// their last reading and command, command lists.
+// their last reading and command, command lists, an asset's planned setpoints.
 
 import { get, getAll } from "./api.js";
 import { timeChart } from "./chart.js";
@@ -10,6 +10,7 @@ import {
   dayStartMs,
   fmtDateTime,
   fmtNumber,
+  intervalRuns,
   intervalStartMs,
   isoBeijing,
   toMs,
@@ -79,7 +80,7 @@ export async function renderAwards(body, ctx, day) {
           widthMs: DAY_MS / perDay,
         },
       ],
-      markers: ctx.now ? [{ t: ctx.now, label: "now" }] : [],
+      markers: [{ t: ctx.now, label: "now" }],
     });
     const columns = [
       { label: "Interval", key: "interval", num: true },
@@ -227,4 +228,107 @@ export function commandTable(commands, names, filename, { max = 100, empty } = {
 /** Sites of the caller (enterprise: its own; operator: all). */
 export async function loadSites() {
   return (await getAll("/sites")).items;
+}
+
+/** Intervals of a day-ahead plan (the plan is made per 15 minutes whatever the product). */
+export const PLAN_INTERVALS = 96;
+
+/** The day-ahead plan of ``day``: operators get every asset and the pool's targets,
+ * an enterprise its own assets only (and no targets). */
+export function getPlan(day) {
+  return get("/dispatch/plan", { day });
+}
+
+const kwColumn = (key, label) => ({
+  label,
+  num: true,
+  text: (r) => fmtNumber(r[key], 1),
+  csv: (r) => r[key],
+});
+
+/** One asset's planned setpoint against its baseline: chart, summary, table and CSV. */
+export function assetPlanChart(ctx, day, plan, name) {
+  const rows = plan.setpoint_kw.map((setpoint, k) => ({
+    interval: k,
+    t: intervalStartMs(day, k, plan.setpoint_kw.length),
+    baseline_kw: plan.baseline_kw[k],
+    deviation_kw: plan.deviation_kw[k],
+    setpoint_kw: setpoint,
+  }));
+  const chart = timeChart({
+    title: `Planned setpoint of ${name} on ${day} (Beijing)`,
+    x: [dayStartMs(day), dayStartMs(day) + DAY_MS],
+    yLabel: "Net load, kW",
+    unit: "kW",
+    layers: [
+      // The setpoint first and wider: where it equals the baseline, both stay visible.
+      { type: "line", cls: "s-setpoint", label: "Planned setpoint", points: rows.map((r) => ({ t: r.t, v: r.setpoint_kw })) },
+      { type: "line", cls: "s-baseline", label: "Baseline forecast", points: rows.map((r) => ({ t: r.t, v: r.baseline_kw })) },
+    ],
+    markers: [{ t: ctx.now, label: "now" }],
+  });
+  const hours = 24 / rows.length;
+  const moved = rows.filter((r) => Math.abs(r.deviation_kw) >= 0.5);
+  const energy = rows.reduce((sum, r) => sum + r.deviation_kw * hours, 0);
+  const largest = moved.reduce((best, r) => (Math.abs(r.deviation_kw) > Math.abs(best.deviation_kw) ? r : best), moved[0]);
+  const summary = moved.length
+    ? `Moved from its baseline in ${moved.length} of ${rows.length} intervals ` +
+      `(${intervalRuns(day, moved.map((r) => r.interval), rows.length).join(", ")}): ` +
+      `${fmtNumber(energy, 0)} kWh in all; the largest deviation ${fmtNumber(largest.deviation_kw, 0)} kW ` +
+      `at ${fmtDateTime(largest.t)}.`
+    : "Follows its baseline all day: no setpoint moves it.";
+  const columns = [
+    { label: "Interval", key: "interval", num: true },
+    { label: "Start (UTC+8)", text: (r) => fmtDateTime(r.t), csv: (r) => isoBeijing(r.t) },
+    kwColumn("baseline_kw", "Baseline kW"),
+    kwColumn("deviation_kw", "Deviation kW"),
+    kwColumn("setpoint_kw", "Setpoint kW"),
+  ];
+  return el(
+    "div",
+    { class: "asset-plan-chart", "data-asset": plan.asset_id },
+    el("p", { class: "muted summary" }, summary),
+    chartWithNumbers(chart, {
+      columns,
+      rows,
+      filename: `plan-${day}-${String(name).replace(/[^\w.-]+/g, "_")}.csv`,
+      rowClass: (r) => (Math.abs(r.deviation_kw) >= 0.5 ? "moved" : null),
+    }),
+  );
+}
+
+/** Every planned asset with a select to choose one (``names`` by id); ``selection``
+ * ({assetId}) keeps the choice from one day to the next. */
+export function assetPlanPicker(ctx, day, assets, names, selection) {
+  if (assets.length === 0) return message(`No planned setpoints for ${day} (Beijing).`);
+  const nameOf = (a) => names[a.asset_id] ?? a.asset_id;
+  const sorted = [...assets].sort((a, b) => nameOf(a).localeCompare(nameOf(b)));
+  const byId = Object.fromEntries(sorted.map((a) => [a.asset_id, a]));
+  if (!byId[selection.assetId]) selection.assetId = sorted[0].asset_id;
+  const box = el("div", {});
+  const draw = () => {
+    const chosen = byId[selection.assetId];
+    fill(box, assetPlanChart(ctx, day, chosen, nameOf(chosen)));
+  };
+  const select = el(
+    "select",
+    {
+      "aria-label": "Asset",
+      class: "asset-select",
+      onchange: (e) => {
+        selection.assetId = e.target.value;
+        draw();
+      },
+    },
+    sorted.map((a) =>
+      el("option", { value: a.asset_id, selected: a.asset_id === selection.assetId }, nameOf(a)),
+    ),
+  );
+  draw();
+  return el(
+    "div",
+    { class: "asset-plan" },
+    el("label", {}, `Asset (${sorted.length} planned) `, select),
+    box,
+  );
 }
