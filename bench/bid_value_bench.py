@@ -95,7 +95,7 @@ from market.catalog import load_packs
 from market.simulator.curtailment import Province, solar_capacity_factor
 from market.simulator.operator import SimulatedMarket
 from vpp.bidding.planner import (
-    RESERVE_MARGIN,
+    RESERVE_BY_RISK,
     SOLVER,
     PoolAsset,
     participant_pays,
@@ -484,7 +484,7 @@ def optimiser_plan(
         )
         for i in range(park.n_assets)
     ]
-    plan = plan_bids(assets, packs, outlooks)
+    plan = plan_bids(assets, packs, outlooks, risk_quantile=RISK_QUANTILE)
     bids = {
         b.product: Bid(b.product, today.day, PARTICIPANT, packs[b.product].limits().side, b.ladder)
         for b in plan.bids
@@ -500,7 +500,7 @@ def planner_inputs(
     outlooks: Mapping[str, MarketOutlook],
     *,
     risk_quantile: float = RISK_QUANTILE,
-    reserve_margin: float = RESERVE_MARGIN,
+    reserve_margin: float = RESERVE_BY_RISK[RISK_QUANTILE],
     bounds_kw: tuple[FloatArray, FloatArray] | None = None,
 ) -> BidInputs:
     """The `BidInputs` `plan_bids` builds (price-taker at the reference price, pool cap =
@@ -1311,7 +1311,7 @@ def run(ctx: Context) -> list[Result]:
             "fraction",
             0.90,
             ">=",
-            f"{days}, P10-P90 bounds, reserve {RESERVE_MARGIN:.0%}: optimiser "
+            f"{days}, P10-P90 bounds, reserve {RESERVE_BY_RISK[RISK_QUANTILE]:.0%}: optimiser "
             f"{optimiser:,.0f} CNY / oracle {oracle:,.0f} CNY; oracle beaten on "
             f"{summary.oracle_beaten()} day(s); oracle plans chosen: {choices}; "
             f"{summary.seconds:.0f} s",

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from bench import bid_value_bench as bench
-from vpp.bidding.planner import RESERVE_MARGIN
+from vpp.bidding.planner import RESERVE_BY_RISK
 from vpp.domain import Direction
 from vpp.domain.market import Bid
 from vpp.domain.tariff import TimeOfUseTariff
@@ -160,7 +160,7 @@ def test_the_operator_and_the_packs_clear_alike(day: Day) -> None:
 def test_the_sensitivity_inputs_are_the_planners(day: Day) -> None:
     """`planner_inputs` at the service's settings gives `plan_bids`' own plan."""
     inputs = bench.planner_inputs(day.park, day.today, day.md.packs, day.md.outlooks)
-    assert inputs.reserve_margin == RESERVE_MARGIN
+    assert inputs.reserve_margin == RESERVE_BY_RISK[bench.RISK_QUANTILE]
     variant = bench.variant_plan(inputs, day.md.day)
     service = day.plans["optimiser"]
     # firm schedules may differ between equally good optima, their energy cost may not

@@ -28,8 +28,11 @@ from vpp.optimize.problem import SolverOptions
 from vpp.ports import MarketPack
 
 SOLVER = SolverOptions(time_limit_s=30.0, mip_rel_gap=1e-4)
-RESERVE_MARGIN = 0.05
-"""Share of every asset's headroom kept back for intraday correction (DESIGN §2, day D)."""
+RESERVE_BY_RISK = {0.1: 0.0, 0.5: 0.05}
+"""Share of every asset's headroom kept back for intraday correction, by risk setting.
+Offers made at 0.1 already hold for any baseline in the P10-P90 band, which is the
+reserve: holding 5 % more back cost 3.8 % of realised profit against the oracle in the
+bid-value benchmark without preventing any shortfall. Offers around the median keep 5 %."""
 
 
 @dataclass(frozen=True)
@@ -92,6 +95,7 @@ def plan_bids(
     outlooks: Mapping[str, MarketOutlook],
     energy_price_cny_per_mwh: FloatArray | None = None,
     options: SolverOptions = SOLVER,
+    risk_quantile: float = 0.1,
 ) -> DayPlan:
     """Firm schedules and one bid per product in ``outlooks``, co-optimised over the pool."""
     for product in outlooks:
@@ -126,7 +130,7 @@ def plan_bids(
         fleet=fleet,
         products=products,
         energy_price_cny_per_mwh=energy_price,
-        reserve_margin=RESERVE_MARGIN,
+        reserve_margin=RESERVE_BY_RISK.get(risk_quantile, 0.05),
     )
     plan = build_bids(inputs, options)
     value, _ = unit_values(inputs)

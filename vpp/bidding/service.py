@@ -229,6 +229,7 @@ def create_drafts(
         {p: packs[p] for p in outlooks},
         outlooks,
         energy_price_cny_per_mwh=energy_price_cny_per_mwh,
+        risk_quantile=risk_quantile,
     )
     for live in repository.live_bids_of_day(session, day):
         live.state = BidState.SUPERSEDED.value
