@@ -62,6 +62,10 @@ class OfferModel:
         return self.fleet.horizon
 
     def take(self, index: IntArray) -> OfferModel:
+        """The model of the assets at ``index`` (itself if that is every asset in order)."""
+        index = np.asarray(index, np.int64)
+        if index.size == self.n_assets and (index == np.arange(self.n_assets)).all():
+            return self
         return replace(
             self,
             fleet=self.fleet.take(index),

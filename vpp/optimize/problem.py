@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import importlib
+import math
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -17,6 +18,7 @@ from scipy.optimize import Bounds, LinearConstraint, linprog, milp
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
+IntArray32 = npt.NDArray[np.int32]
 BoolArray = npt.NDArray[np.bool_]
 Backend = Literal["auto", "scipy", "highspy"]
 ArrayLike = npt.ArrayLike
@@ -31,7 +33,10 @@ class SolverOptions:
     optional highspy package, whose incremental interface lets `solve_separable` warm-start
     each sub-problem from the previous one's basis (several times fewer simplex iterations
     on the per-asset bidding LPs); "auto" takes highspy for separable solves when it is
-    installed, scipy otherwise.
+    installed, scipy otherwise. The highspy instance of separable solves is kept per
+    thread between calls (`_cached_runner`), so the warm start carries over from one call
+    to the next; results are optima either way, but where an LP has several optimal
+    vertices which one is returned can depend on the previous call.
     """
 
     time_limit_s: float = 60.0
@@ -70,7 +75,7 @@ class Variables:
 
     @property
     def size(self) -> int:
-        return int(np.prod(self.shape, dtype=np.int64))
+        return math.prod(self.shape)
 
     def columns(self) -> IntArray:
         """Column index of every variable, shaped like the block."""
@@ -134,6 +139,7 @@ class Problem:
         self._row_lower: list[FloatArray] = []
         self._row_upper: list[FloatArray] = []
         self._row_group: list[IntArray] = []
+        self._matrix: sp.csc_array | None = None
 
     @property
     def num_cols(self) -> int:
@@ -207,15 +213,33 @@ class Problem:
         self._row_group.append(np.broadcast_to(np.asarray(group, np.int64), (n_rows,)).copy())
         self.constraints[name] = (self._rows, n_rows)
         self._rows += n_rows
+        self._matrix = None
+
+    def set_bounds(
+        self, name: str, *, lower: ArrayLike | None = None, upper: ArrayLike | None = None
+    ) -> None:
+        """Replace the bounds of variable block ``name`` (broadcast to its shape), e.g. to
+        re-solve the same problem with tighter offer caps without rebuilding it."""
+        block = self.variables[name]
+        index = list(self.variables).index(name)
+        if lower is not None:
+            self._lower[index] = _flat(lower, block.shape, block.size)
+        if upper is not None:
+            self._upper[index] = _flat(upper, block.shape, block.size)
 
     def matrix(self) -> sp.csc_array:
-        """The constraint matrix A (rows x cols), CSC, duplicates summed."""
+        """The constraint matrix A (rows x cols), CSC, duplicates summed. Built once and
+        shared between calls: treat it as read-only."""
+        if self._matrix is not None and self._matrix.shape == (self._rows, self._cols):
+            return self._matrix
         if not self._entries:
             return sp.csc_array((self._rows, self._cols))
         rows = np.concatenate([e[0] for e in self._entries])
         cols = np.concatenate([e[1] for e in self._entries])
         vals = np.concatenate([e[2] for e in self._entries])
-        return sp.csc_array(sp.coo_array((vals, (rows, cols)), shape=(self._rows, self._cols)))
+        coo = sp.coo_array((vals, (rows, cols)), shape=(self._rows, self._cols))
+        self._matrix = sp.csc_array(coo)
+        return self._matrix
 
     def columns(self) -> tuple[FloatArray, FloatArray, FloatArray, BoolArray]:
         """(cost, lower, upper, integer) of every column."""
@@ -296,13 +320,18 @@ def solve(problem: Problem, options: SolverOptions) -> Solution:
     )
 
 
-def solve_separable(problem: Problem, options: SolverOptions) -> Solution:
+def solve_separable(
+    problem: Problem, options: SolverOptions, *, keys: Sequence[Hashable] | None = None
+) -> Solution:
     """Solve each group of a block-diagonal problem on its own (e.g. one LP per asset).
 
     Groups are numbered 0..G-1 and every row and column must belong to one; a row of one
     group touching a column of another raises ValueError. With highspy, each group is
     warm-started from the basis of the last group of the same dimensions, so order groups
-    with the same structure next to each other.
+    with the same structure next to each other. ``keys`` (one per group, e.g. asset ids)
+    name the groups: a group solved before under the same key and dimensions (in this
+    thread or process) starts from its own last basis instead, which after a change of
+    costs is a few iterations from the optimum (re-planning an asset at new prices).
     """
     started = time.perf_counter()
     col_group, row_group = problem.groups()
@@ -315,7 +344,9 @@ def solve_separable(problem: Problem, options: SolverOptions) -> Solution:
     row_order = np.argsort(row_group, kind="stable")
     col_start = np.searchsorted(col_group[col_order], np.arange(n_groups + 1))
     row_start = np.searchsorted(row_group[row_order], np.arange(n_groups + 1))
-    matrix = sp.csc_array(sp.csr_array(problem.matrix())[row_order][:, col_order])
+    matrix = problem.matrix()
+    if n_groups > 1:  # one group (a single asset) needs no reordering: ~1 ms saved
+        matrix = sp.csc_array(sp.csr_array(matrix)[row_order][:, col_order])
     indptr, indices, data = matrix.indptr, matrix.indices, matrix.data
 
     presolve = False if options.presolve is None else options.presolve
@@ -333,15 +364,23 @@ def solve_separable(problem: Problem, options: SolverOptions) -> Solution:
         rows = indices[p0:p1]
         if rows.size and (rows.min() < r0 or rows.max() >= r1):
             raise ValueError(f"group {g} is coupled to another group")
-        sub = sp.csc_array(
-            (data[p0:p1], rows - r0, indptr[c0 : c1 + 1] - p0), shape=(r1 - r0, c1 - c0)
+        # plain CSC arrays: a scipy matrix per group costs ~0.2 ms, a fifth of a small LP
+        sub = _Csc(
+            (indptr[c0 : c1 + 1] - p0).astype(np.int32),
+            (rows - r0).astype(np.int32),
+            data[p0:p1],
+            (int(r1 - r0), int(c1 - c0)),
         )
         cols, rws = col_order[c0:c1], row_order[r0:r1]
-        args = (cost[cols], lower[cols], upper[cols], integer[cols], sub)
+        bounds = (cost[cols], lower[cols], upper[cols], integer[cols])
         if runner is not None:
-            outcome = runner.run(*args, row_lower[rws], row_upper[rws], duals=False)
+            name = None if keys is None else keys[g]
+            outcome = runner.run(
+                *bounds, sub, row_lower[rws], row_upper[rws], duals=False, key=name
+            )
         else:
-            outcome = _run_scipy(*args, row_lower[rws], row_upper[rws], options, presolve)
+            matrix = sp.csc_array((sub.data, sub.indices, sub.indptr), shape=sub.shape)
+            outcome = _run_scipy(*bounds, matrix, row_lower[rws], row_upper[rws], options, presolve)
         statuses.append(outcome.status)
         if outcome.status.has_solution:
             x_sorted[c0:c1] = outcome.x
@@ -360,7 +399,107 @@ def solve_separable(problem: Problem, options: SolverOptions) -> Solution:
     )
 
 
+class GrowingLp:
+    """min cost·x s.t. row_lower <= A·x <= row_upper, 0 <= x <= upper, whose columns
+    arrive in batches between solves (column generation, e.g. `vpp.optimize.master`).
+
+    With highspy the model stays loaded and each solve starts from the previous optimal
+    basis (new columns enter at 0, so it stays primal feasible: a few primal simplex
+    iterations instead of a cold solve, measured 10-50x faster on 10,000-asset masters);
+    without it every solve rebuilds the problem for `solve`. Presolve is off: it would
+    discard the warm start.
+    """
+
+    def __init__(
+        self, row_lower: FloatArray, row_upper: FloatArray, options: SolverOptions
+    ) -> None:
+        self.row_lower = np.asarray(row_lower, np.float64)
+        self.row_upper = np.asarray(row_upper, np.float64)
+        self.options = options
+        self._cost: list[FloatArray] = []
+        self._upper: list[FloatArray] = []
+        self._matrix: list[sp.csc_array] = []
+        module = _optional_highspy() if options.backend != "scipy" else None
+        self._highs: Any = None
+        if module is not None:
+            highs = module.Highs()
+            highs.setOptionValue("output_flag", False)
+            highs.setOptionValue("time_limit", float(options.time_limit_s))
+            highs.setOptionValue("mip_rel_gap", float(options.mip_rel_gap))
+            highs.setOptionValue("presolve", "off")
+            n = self.row_lower.size
+            none_i = np.zeros(0, np.int32)
+            highs.addRows(n, self.row_lower, self.row_upper, 0, none_i, none_i, np.zeros(0))
+            self._highs, self._module = highs, module
+
+    @property
+    def num_cols(self) -> int:
+        return int(sum(c.size for c in self._cost))
+
+    def add_columns(self, cost: FloatArray, upper: FloatArray, matrix: sp.csc_array) -> None:
+        """Append columns: costs, upper bounds (lower 0) and their (rows x new) matrix."""
+        matrix = sp.csc_array(matrix)
+        if matrix.shape != (self.row_lower.size, cost.size):
+            raise ValueError(f"matrix of shape {matrix.shape} does not fit the rows")
+        self._cost.append(np.asarray(cost, np.float64))
+        self._upper.append(np.asarray(upper, np.float64))
+        self._matrix.append(matrix)
+        if self._highs is not None:
+            self._highs.addCols(
+                cost.size, self._cost[-1], np.zeros(cost.size), self._upper[-1],
+                int(matrix.nnz), matrix.indptr[:-1].astype(np.int32),
+                matrix.indices.astype(np.int32), np.asarray(matrix.data, np.float64),
+            )  # fmt: skip
+
+    def solve(self) -> tuple[SolveStatus, FloatArray, FloatArray, float]:
+        """(status, x, row duals as in `Solution.dual`, objective) of the current LP."""
+        if self._highs is None:
+            problem = Problem()
+            x = problem.add_variables(
+                "x", (self.num_cols,), upper=_cat(self._upper), cost=_cat(self._cost)
+            )
+            problem.add_constraints(
+                "rows", [(x, sp.hstack(self._matrix, format="csr"))],
+                lower=self.row_lower, upper=self.row_upper,
+            )  # fmt: skip
+            solution = solve(problem, self.options)
+            if not solution.status.has_solution:
+                return solution.status, solution.x, np.zeros(self.row_lower.size), math.nan
+            return solution.status, solution.x, solution.dual("rows"), solution.objective
+        highs = self._highs
+        highs.run()
+        statuses = self._module.HighsModelStatus
+        info = highs.getInfo()
+        if highs.getModelStatus() == statuses.kOptimal:
+            status = SolveStatus.OPTIMAL
+        elif int(info.primal_solution_status) == 2:
+            status = SolveStatus.FEASIBLE
+        else:
+            return (
+                SolveStatus.NO_SOLUTION,
+                np.full(self.num_cols, np.nan),
+                np.zeros(self.row_lower.size),
+                math.nan,
+            )
+        solution = highs.getSolution()
+        return (
+            status,
+            np.asarray(solution.col_value, np.float64),
+            np.asarray(solution.row_dual, np.float64),
+            float(info.objective_function_value),
+        )
+
+
 # --- backends -----------------------------------------------------------------------------
+
+
+class _Csc(NamedTuple):
+    """A CSC matrix as its plain arrays (int32 indices)."""
+
+    indptr: IntArray32
+    indices: IntArray32
+    data: FloatArray
+    shape: tuple[int, int]
 
 
 @dataclass(frozen=True)
@@ -467,7 +606,14 @@ class _HighsRunner:
         self.highs.setOptionValue("time_limit", float(options.time_limit_s))
         self.highs.setOptionValue("mip_rel_gap", float(options.mip_rel_gap))
         self.highs.setOptionValue("presolve", "on" if presolve else "off")
+        if not presolve:
+            # Small warm-started LPs (`solve_separable`): Devex pricing skips the steepest
+            # edge weights' set-up, which costs more than the few iterations a warm start
+            # needs (measured ~25 % less time per 96-interval asset LP).
+            self.highs.setOptionValue("simplex_dual_edge_weight_strategy", 1)
         self.bases: dict[tuple[int, int, int], Any] = {}
+        self.own: dict[tuple[Hashable, tuple[int, int, int]], Any] = {}
+        """Last basis of each named group (`solve_separable` keys), by dimensions."""
 
     def run(
         self,
@@ -475,17 +621,19 @@ class _HighsRunner:
         lower: FloatArray,
         upper: FloatArray,
         integer: BoolArray,
-        matrix: sp.csc_array,
+        matrix: sp.csc_array | _Csc,
         row_lower: FloatArray,
         row_upper: FloatArray,
         *,
         duals: bool = True,
+        key: Hashable | None = None,
     ) -> _Outcome:
         hs = self.module
+        key_name = key
         n_rows, n_cols = matrix.shape
         mip = bool(integer.any())
-        start = matrix.indptr.astype(np.int32)
-        index = matrix.indices.astype(np.int32)
+        start = np.asarray(matrix.indptr, np.int32)
+        index = np.asarray(matrix.indices, np.int32)
         value = np.asarray(matrix.data, np.float64)
         if mip:
             lp = hs.HighsLp()
@@ -507,7 +655,10 @@ class _HighsRunner:
                 np.zeros(n_cols, np.int32),
             )  # fmt: skip
         key = (n_cols, n_rows, int(value.size))
-        if not mip and key in self.bases:
+        own = None if key_name is None else (key_name, key)
+        if not mip and own is not None and own in self.own:
+            self.highs.setBasis(self.own[own])
+        elif not mip and key in self.bases:
             self.highs.setBasis(self.bases[key])
         self.highs.run()
         model_status = self.highs.getModelStatus()
@@ -532,12 +683,28 @@ class _HighsRunner:
         objective = float(info.objective_function_value)
         if mip:
             return _Outcome(status, x, objective, float(info.mip_gap))
-        self.bases[key] = self.highs.getBasis()
+        basis = self.highs.getBasis()
+        self.bases[key] = basis
+        if own is not None:
+            if len(self.own) >= _OWN_BASES:
+                self.own.clear()  # bounded memory: a basis is ~1 kB per 96-interval asset
+            self.own[own] = basis
         row_duals = np.asarray(solution.row_dual, np.float64) if duals else None
         return _Outcome(status, x, objective, None, row_duals)
 
 
 _LOCAL = threading.local()
+_OWN_BASES = 20_000
+
+
+def forget_solvers() -> None:
+    """Start afresh in a forked worker process: HiGHS's thread scheduler is reset (its
+    threads do not survive a fork) and this thread's kept highspy instances and bases
+    (`_cached_runner`) are dropped. Not for a process whose other threads use HiGHS."""
+    module = _optional_highspy()
+    if module is not None:
+        module.Highs.resetGlobalScheduler(True)
+    _LOCAL.runners = {}
 
 
 def _cached_runner(module: Any, options: SolverOptions, presolve: bool) -> _HighsRunner:
