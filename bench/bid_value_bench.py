@@ -100,6 +100,8 @@ from vpp.bidding.planner import (
     PoolAsset,
     participant_pays,
     plan_bids,
+    response_windows,
+    without_counter_positions,
 )
 from vpp.domain import (
     INTERVAL_HOURS,
@@ -508,6 +510,7 @@ def planner_inputs(
     margin or other deviation bounds (n, T) kW: for the sensitivity runs only, the
     benchmark's optimiser is `plan_bids` itself."""
     lo, hi = _bounds_at(today, risk_quantile) if bounds_kw is None else bounds_kw
+    lo, hi = without_counter_positions(lo, hi, *response_windows(packs, outlooks))
     products = tuple(
         ProductInput(
             name=p,
@@ -554,23 +557,6 @@ def pooled_bounds(park: Park, today: ParkDay) -> tuple[FloatArray, FloatArray]:
         else:
             band = robust_bounds(battery, p50 * (1.0 - Z90 * sd), p50 * (1.0 + Z90 * sd))
             lo[i], hi[i] = _masked(band, park.movable[i])
-    return lo, hi
-
-
-def without_counter_positions(
-    bounds_kw: tuple[FloatArray, FloatArray], md: MarketDay
-) -> tuple[FloatArray, FloatArray]:
-    """Bounds (n, T) kW that keep the firm schedule from moving against an open product:
-    no raising above baseline where a DOWN product has demand, no lowering where an UP one
-    has (the firm schedule cannot then manufacture response the meter does not see).
-    Only for days whose UP and DOWN products are never open in the same interval."""
-    lo, hi = bounds_kw
-    for product, demand in md.demand_kw.items():
-        open_ = (demand > 0)[None, :]
-        if md.packs[product].limits().side == Direction.DOWN:
-            hi = np.where(open_, np.minimum(hi, np.maximum(lo, 0.0)), hi)
-        else:
-            lo = np.where(open_, np.maximum(lo, np.minimum(hi, 0.0)), lo)
     return lo, hi
 
 
@@ -1002,8 +988,8 @@ its first bid realised, and the optimiser's robust model with perfect informatio
 SENSITIVITY = ("risk 0.5", "reserve 0", "risk 0.5, reserve 0", "recommended")
 """The optimiser at the operator's bold risk setting (P50 bounds, `plan_bids`); with the
 planner's inputs otherwise unchanged, without the reserve margin (`build_bids`); and
-"recommended": pool-level P10-P90 (`pooled_bounds`), no firm counter-positions
-(`without_counter_positions`), no reserve margin."""
+"recommended": pool-level P10-P90 (`pooled_bounds`), no reserve margin (firm
+counter-positions are excluded by the planner itself, `without_counter_positions`)."""
 
 
 @dataclass(frozen=True)
@@ -1142,7 +1128,7 @@ def sensitivity_plans(park: Park, today: ParkDay, md: MarketDay) -> dict[str, St
                 packs,
                 outlooks,
                 reserve_margin=0.0,
-                bounds_kw=without_counter_positions(pooled_bounds(park, today), md),
+                bounds_kw=pooled_bounds(park, today),
             ),
             md.day,
         ),

@@ -14,19 +14,21 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 
 from vpp.domain.assets import AssetParams, activation_cost_of
 from vpp.domain.flexibility import GeneralisedBattery
 from vpp.domain.market import IntervalOffer, MarketOutlook
 from vpp.domain.tariff import TimeOfUseTariff
 from vpp.domain.time import INTERVALS_PER_DAY
-from vpp.domain.units import FloatArray
+from vpp.domain.units import Direction, FloatArray
 from vpp.kit.errors import Problem
 from vpp.optimize.bidding import BidInputs, ProductInput, build_bids, unit_values
 from vpp.optimize.fleet import Fleet
 from vpp.optimize.problem import SolverOptions
 from vpp.ports import MarketPack
 
+BoolArray = npt.NDArray[np.bool_]
 SOLVER = SolverOptions(time_limit_s=30.0, mip_rel_gap=1e-4)
 RESERVE_BY_RISK = {0.1: 0.0, 0.5: 0.05}
 """Share of every asset's headroom kept back for intraday correction, by risk setting.
@@ -73,15 +75,59 @@ class DayPlan:
     bids: tuple[PlannedBid, ...]
 
 
-def fleet_of(assets: Sequence[PoolAsset]) -> Fleet:
-    """The optimiser's view of the pool: models, forecast bounds, activation costs."""
+def fleet_of(
+    assets: Sequence[PoolAsset],
+    up_open: BoolArray | None = None,
+    down_open: BoolArray | None = None,
+) -> Fleet:
+    """The optimiser's view of the pool: models, forecast bounds, activation costs; with
+    the intervals where response products are open, no counter-positions."""
+    lo, hi = np.stack([a.lo_kw for a in assets]), np.stack([a.hi_kw for a in assets])
+    if up_open is not None and down_open is not None:
+        lo, hi = without_counter_positions(lo, hi, up_open, down_open)
     return Fleet.from_batteries(
         [str(a.asset_id) for a in assets],
         [a.battery for a in assets],
-        lo_kw=np.stack([a.lo_kw for a in assets]),
-        hi_kw=np.stack([a.hi_kw for a in assets]),
+        lo_kw=lo,
+        hi_kw=hi,
         activation_cost_cny_per_mwh=np.array([activation_cost_of(a.params) for a in assets]),
     )
+
+
+def without_counter_positions(
+    lo_kw: FloatArray, hi_kw: FloatArray, up_open: BoolArray, down_open: BoolArray
+) -> tuple[FloatArray, FloatArray]:
+    """Bounds (n, T) kW that keep firm schedules from moving against an open response product.
+
+    Response is measured against the baseline (what the asset would draw without the VPP,
+    DESIGN §3): a firm schedule that raised load in a peak-cutting window would earn
+    payment for cutting load the meter never saw drop below the baseline. So where only
+    DOWN products are open nothing may rise above the baseline, and where only UP ones
+    are open nothing may fall below it. Intervals where both sides are open keep their
+    bounds (lo <= 0 <= hi holds for every asset, so the result stays a valid range).
+    """
+    only_down = (down_open & ~up_open)[None, :]
+    only_up = (up_open & ~down_open)[None, :]
+    hi = np.where(only_down, np.minimum(hi_kw, np.maximum(lo_kw, 0.0)), hi_kw)
+    lo = np.where(only_up, np.maximum(lo_kw, np.minimum(hi_kw, 0.0)), lo_kw)
+    return lo, hi
+
+
+def response_windows(
+    packs: Mapping[str, MarketPack], outlooks: Mapping[str, MarketOutlook]
+) -> tuple[BoolArray, BoolArray]:
+    """Intervals (T,) where an UP and where a DOWN response product (peak shaving, scored
+    against the baseline) has published demand."""
+    up_open = np.zeros(INTERVALS_PER_DAY, dtype=bool)
+    down_open = np.zeros(INTERVALS_PER_DAY, dtype=bool)
+    for product, outlook in outlooks.items():
+        if product.startswith("peak_shaving."):
+            open_ = np.asarray(outlook.demand_kw) > 0
+            if packs[product].limits().side == Direction.UP:
+                up_open |= open_
+            else:
+                down_open |= open_
+    return up_open, down_open
 
 
 def participant_pays(pack: MarketPack) -> bool:
@@ -114,7 +160,15 @@ def plan_bids(
         if energy_price_cny_per_mwh is None
         else energy_price_cny_per_mwh
     )
-    fleet = fleet_of(assets)
+    response = [
+        (packs[p].limits().side, np.asarray(o.demand_kw) > 0)
+        for p, o in outlooks.items()
+        if p.startswith("peak_shaving.")
+    ]
+    none = np.zeros(INTERVALS_PER_DAY, dtype=bool)
+    up_open = np.logical_or.reduce([m for side, m in response if side == Direction.UP] + [none])
+    down_open = np.logical_or.reduce([m for side, m in response if side == Direction.DOWN] + [none])
+    fleet = fleet_of(assets, up_open, down_open)
     products = tuple(
         ProductInput(
             name=product,
