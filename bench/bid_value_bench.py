@@ -103,6 +103,7 @@ from vpp.bidding.planner import (
     response_windows,
     without_counter_positions,
 )
+from vpp.bidding.service import ERROR_CORRELATION
 from vpp.domain import (
     INTERVAL_HOURS,
     INTERVALS_PER_DAY,
@@ -122,6 +123,7 @@ from vpp.domain.units import KWH_PER_MWH, FloatArray
 from vpp.forecast.flexibility import (
     deviation_bounds,
     envelope,
+    pooled_bands,
     pv_curtailment_bounds,
     robust_bounds,
 )
@@ -205,7 +207,8 @@ class ParkDay:
     day: date
     baseline_p50_kw: FloatArray
     robust_lo_kw: FloatArray
-    """Deviation bounds deliverable for any baseline in the P10-P90 band (risk 0.1)."""
+    """Deviation bounds deliverable for any baseline in each asset's share of the pool's
+    P10-P90 band (risk 0.1, as the service builds them)."""
     robust_hi_kw: FloatArray
     median_lo_kw: FloatArray
     """Deviation bounds around the P50 baseline."""
@@ -379,6 +382,7 @@ def park_day(park: Park, day: date, clearness: float, seed: int = PARK_SEED) -> 
                 "true": np.clip(gen50 * (1.0 + error[i]), 0.0, params.ac_capacity_kw),
             }
             p50[i] = -gen["p50"]
+            p10[i], p90[i] = -gen50 * min(2.0, 1.0 + Z90 * sd), -gen["p10"]
             parts = {
                 "r": pv_curtailment_bounds(gen["p10"], params.ac_capacity_kw),
                 "m": pv_curtailment_bounds(gen["p50"], params.ac_capacity_kw),
@@ -402,6 +406,15 @@ def park_day(park: Park, day: date, clearness: float, seed: int = PARK_SEED) -> 
         for key, (lo, hi) in parts.items():
             bounds[f"{key}lo"].append(np.asarray(lo, np.float64))
             bounds[f"{key}hi"].append(np.asarray(hi, np.float64))
+    # The service bids each asset's share of the POOL's P10-P90 band (`pooled_bands`).
+    low, high = pooled_bands(p50, p10, p90, ERROR_CORRELATION)
+    for i, (params, battery) in enumerate(zip(park.params, park.batteries, strict=True)):
+        if isinstance(params, PvParams):
+            lo, hi = pv_curtailment_bounds(np.clip(-high[i], 0.0, None), params.ac_capacity_kw)
+        else:
+            band = robust_bounds(battery, low[i], high[i])
+            lo, hi = _masked((np.minimum(band[0], 0.0), np.maximum(band[1], 0.0)), park.movable[i])
+        bounds["rlo"][i], bounds["rhi"][i] = np.asarray(lo, np.float64), np.asarray(hi, np.float64)
     out = ParkDay(
         day,
         p50,

@@ -17,6 +17,7 @@ from vpp.forecast.flexibility import (
     deviation_bounds,
     envelope,
     pool_envelope,
+    pooled_bands,
     pv_curtailment_bounds,
     robust_bounds,
     simulate_energy,
@@ -126,3 +127,16 @@ def test_robust_bounds_take_the_worse_quantile_per_direction() -> None:
     lo, hi = robust_bounds(load, p10, p90)
     np.testing.assert_allclose(lo, -100.0)  # can shed 400 - 300 even if the baseline is low
     np.testing.assert_allclose(hi, 80.0)  # can add 600 - 520 even if the baseline is high
+
+
+def test_pooled_bands_shrink_independent_errors_and_keep_fully_correlated_ones() -> None:
+    median = np.array([[100.0], [100.0], [100.0], [100.0]])
+    low, high = median - 20.0, median + 10.0
+    same_low, same_high = pooled_bands(median, low, high, correlation=1.0)
+    assert np.allclose(same_low, low) and np.allclose(same_high, high)
+    # Four equal independent errors: the pool's band is sqrt(4) = 2 bands wide, not 4.
+    ind_low, ind_high = pooled_bands(median, low, high, correlation=0.0)
+    assert np.allclose(ind_low, 100.0 - 10.0) and np.allclose(ind_high, 100.0 + 5.0)
+    half_low, _ = pooled_bands(median, low, high, correlation=0.5)
+    # sqrt(0.5 * 4 * 400 + 0.5 * 80**2) / 80 = sqrt(4000) / 80 of each 20 kW
+    assert np.allclose(half_low, 100.0 - 20.0 * np.sqrt(4000.0) / 80.0)

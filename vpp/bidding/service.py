@@ -39,6 +39,7 @@ from vpp.domain.market import (
 )
 from vpp.domain.time import market_day_of
 from vpp.domain.units import Direction
+from vpp.forecast.flexibility import pooled_bands
 from vpp.forecasts.service import outlook_of
 from vpp.kit.audit import audit
 from vpp.kit.auth import Principal
@@ -166,13 +167,31 @@ def participation(session: Session, principal: Principal, day: date) -> Particip
 # --- drafting ----------------------------------------------------------------------------------
 
 
-def pool_assets(session: Session, day: date, risk_quantile: float) -> list[PoolAsset]:
-    """Every active asset with its forecast deviation bounds at the risk setting."""
+ERROR_CORRELATION = 0.5
+"""Assumed correlation of forecast errors between any two assets of the park (same weather,
+same calendar, same production orders); an assumption until it is estimated from the
+forecasts' residuals. 1 would sum the assets' bands as they are."""
+
+
+def pool_assets(
+    session: Session, day: date, risk_quantile: float, correlation: float = ERROR_CORRELATION
+) -> list[PoolAsset]:
+    """Every active asset with its forecast deviation bounds at the risk setting (the
+    cautious setting at the pool's P10-P90, `pooled_bands`)."""
     assets = assets_repository.list_assets(session, None, None, 1_000_000)
+    if not assets:
+        return []
+    outlooks = [outlook_of(session, asset, day) for asset in assets]
+    bands = [o.band(risk_quantile) for o in outlooks]
+    low, high = pooled_bands(
+        np.stack([o.median_kw for o in outlooks]),
+        np.stack([b[0] for b in bands]),
+        np.stack([b[1] for b in bands]),
+        correlation,
+    )
     pool = []
-    for asset in assets:
-        outlook = outlook_of(session, asset, day)
-        lo, hi = outlook.deviation_bounds(risk_quantile)
+    for i, (asset, outlook) in enumerate(zip(assets, outlooks, strict=True)):
+        lo, hi = outlook.bounds_within(low[i], high[i])
         pool.append(
             PoolAsset(
                 asset_id=asset.id,

@@ -74,20 +74,32 @@ class AssetOutlook:
         """P50 net load per interval (kW); the nominal baseline where there is no forecast."""
         return np.where(np.isnan(self.bands_kw[1]), self.battery.baseline_kw, self.bands_kw[1])
 
+    def band(self, quantile: float) -> tuple[FloatArray, FloatArray]:
+        """Net-load band (low, high) per interval (kW) between the ``quantile`` and
+        ``1 - quantile`` forecasts (0.5: the median twice); nominal where none."""
+        low, high = (0, 2) if quantile < 0.5 else (1, 1)
+        fallback = self.battery.baseline_kw
+        return (
+            np.where(np.isnan(self.bands_kw[low]), fallback, self.bands_kw[low]),
+            np.where(np.isnan(self.bands_kw[high]), fallback, self.bands_kw[high]),
+        )
+
     def deviation_bounds(self, quantile: float) -> tuple[FloatArray, FloatArray]:
         """Deviation bounds (lo, hi) in kW deliverable for any baseline between the
         ``quantile`` and ``1 - quantile`` forecasts (0.5 = around the median, 0.1 = for
         any baseline in the P10-P90 band); the operator's risk setting."""
-        low, high = (0, 2) if quantile < 0.5 else (1, 1)
+        return self.bounds_within(*self.band(quantile))
+
+    def bounds_within(
+        self, low_kw: FloatArray, high_kw: FloatArray
+    ) -> tuple[FloatArray, FloatArray]:
+        """Deviation bounds (lo, hi) in kW good for any net-load baseline in [low, high]."""
         if isinstance(self.params, PvParams):
-            generation = np.clip(-self.bands_kw[::-1], 0.0, None)  # net-load -> generation
+            generation = np.clip(-high_kw, 0.0, None)  # the least generation to curtail
             return pv_curtailment_bounds(
-                generation[low], self.params.ac_capacity_kw, self.params.curtailable
+                generation, self.params.ac_capacity_kw, self.params.curtailable
             )
-        fallback = self.battery.baseline_kw
-        base_low = np.where(np.isnan(self.bands_kw[low]), fallback, self.bands_kw[low])
-        base_high = np.where(np.isnan(self.bands_kw[high]), fallback, self.bands_kw[high])
-        lo, hi = robust_bounds(self.battery, base_low, base_high)
+        lo, hi = robust_bounds(self.battery, low_kw, high_kw)
         # A band wider than the asset's range (or a quantile outside it) leaves no
         # deviation good for every baseline in it; following the baseline (0) always is.
         return np.minimum(lo, 0.0), np.maximum(hi, 0.0)
