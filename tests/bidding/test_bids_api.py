@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from datetime import date, datetime
 from typing import Any
 
 import anyio
@@ -17,6 +19,7 @@ from tests.bidding.conftest import DAY
 from tests.conftest import Caller, create_site
 from vpp.bidding import repository, service
 from vpp.bidding.planner import fleet_of
+from vpp.domain.market import Bid, Clearing, Instruction, MarketOutlook, Receipt
 from vpp.domain.units import Direction
 from vpp.forecast.flexibility import simulate_energy
 from vpp.models import JobRun
@@ -318,3 +321,38 @@ def assert_the_plan_meets_the_awards(
     planned = [c for c in commands if c["source"] == "plan"]
     assert planned, "the plan queued no setpoints"
     assert all(c["state"] == "pending" for c in planned)
+
+
+class FailingMarket(MarketClient):
+    """A market that answers outlooks but drops every submission (failure injection)."""
+
+    participant = "vpp"
+
+    def __init__(self, real: MarketClient) -> None:
+        self.real = real
+
+    async def outlook(self, product: str, day: date) -> MarketOutlook:
+        return await self.real.outlook(product, day)
+
+    async def submit(self, bid: Bid, idempotency_key: str) -> Receipt:
+        raise ConnectionError("connection reset by peer")
+
+    async def clearing(self, product: str, day: date) -> Clearing | None:
+        raise TimeoutError("no answer in 10 s")
+
+    async def instructions(self, since: datetime) -> Sequence[Instruction]:
+        return ()
+
+
+def test_a_failing_market_is_a_502_and_the_bid_stays_approved(
+    app: FastAPI, client: TestClient, operator: Caller, fleet: dict[str, list[str]]
+) -> None:
+    bid = draft(client, operator)["peak_shaving.peak_cut"]
+    assert client.post(f"/v1/bids/{bid['id']}/approve", headers=operator.headers).status_code == 200
+    app.state.market = FailingMarket(app.state.market)
+    response = client.post(f"/v1/bids/{bid['id']}/submit", headers=operator.headers)
+    assert response.status_code == 502
+    assert response.headers["content-type"].startswith("application/problem+json")
+    assert "connection reset by peer" in response.json()["detail"]
+    after = detail(client, operator, bid["id"])
+    assert after["state"] == "approved" and after["receipt"] is None

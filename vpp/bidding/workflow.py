@@ -8,10 +8,10 @@ inside a transaction that holds locks.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
@@ -22,8 +22,11 @@ from vpp.bidding.schemas import BidState, DraftRequest
 from vpp.config import Settings
 from vpp.domain.market import Clearing, MarketOutlook
 from vpp.kit.auth import Principal
+from vpp.kit.errors import Problem
 from vpp.models import BidRow
 from vpp.ports import Clock, MarketClient, MarketPack
+
+T = TypeVar("T")
 
 
 class MarketState(Protocol):
@@ -47,12 +50,28 @@ class Markets:
     participant: str
 
 
+async def _market(call: Awaitable[T], what: str) -> T:
+    """Await a market call; a market that fails or refuses becomes a 502 problem naming
+    it (nothing was stored: callers make market calls outside their transactions)."""
+    try:
+        return await call
+    except Problem:
+        raise
+    except Exception as exc:  # the port's implementations raise their own error trees
+        raise Problem(
+            502, f"the market failed to answer {what}: {type(exc).__name__}: {exc}", slug="market"
+        ) from exc
+
+
 async def outlooks(
     state: MarketState, products: Sequence[str], day: date
 ) -> dict[str, MarketOutlook]:
     for product in products:
         pack_of(state.packs, product)  # 422 for an unknown product before any market call
-    return {product: await state.market.outlook(product, day) for product in products}
+    return {
+        product: await _market(state.market.outlook(product, day), f"the {product} outlook")
+        for product in products
+    }
 
 
 async def draft(
@@ -89,7 +108,9 @@ async def submit(
     if submission is None:
         return await run_in_threadpool(service.get_bid, session, bid_id)
     await run_in_threadpool(session.rollback)  # hold no transaction across the market call
-    receipt = await state.market.submit(submission.bid, submission.key)
+    receipt = await _market(
+        state.market.submit(submission.bid, submission.key), f"the submission of bid {bid_id}"
+    )
 
     def record() -> BidRow:
         row = service.record_receipt(session, principal, bid_id, receipt)
@@ -113,7 +134,7 @@ async def fetch_awards(
 
     updated = []
     for bid_id, product in await run_in_threadpool(submitted):
-        cleared = await state.market.clearing(product, day)
+        cleared = await _market(state.market.clearing(product, day), f"the {product} clearing")
         if cleared is None:
             continue
 
