@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cache, cached_property
 
 import numpy as np
 import numpy.typing as npt
@@ -211,6 +211,14 @@ def _interval_offers(
     kw, price = rung_kw.T.tolist(), rung_price.T.tolist()
     offers = tuple(
         IntervalOffer(t, tuple(BidStep(p, q) for p, q in zip(price[t][:n], kw[t][:n], strict=True)))
+        if n
+        else _no_offer(t)
         for t, n in enumerate(counts)
     )
     return offers, labels
+
+
+@cache
+def _no_offer(interval: int) -> IntervalOffer:
+    """The (immutable, shared) empty ladder of an interval: most intervals of one asset's bid."""
+    return IntervalOffer(interval, ())
