@@ -91,7 +91,6 @@ import numpy as np
 import scipy.sparse as sp
 
 from bench.core import Benchmark, BenchmarkError, Context, Result, check
-from market.catalog import load_packs
 from market.simulator.curtailment import Province, solar_capacity_factor
 from market.simulator.operator import SimulatedMarket
 from vpp.bidding.planner import (
@@ -103,6 +102,7 @@ from vpp.bidding.planner import (
     response_windows,
     without_counter_positions,
 )
+from vpp.bidding.registry import load_packs
 from vpp.bidding.service import ERROR_CORRELATION
 from vpp.domain import (
     INTERVAL_HOURS,

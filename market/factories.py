@@ -7,10 +7,10 @@ from typing import Any
 
 import httpx
 
-from market.catalog import load_packs
 from market.client import HttpMarketClient
 from market.simulator.inprocess import InProcessMarketClient
 from market.simulator.operator import SimulatedMarket
+from vpp.bidding.registry import load_packs
 from vpp.domain.market import Clearing
 from vpp.ports import Clock, MarketClient
 

@@ -18,7 +18,6 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from market.catalog import load_packs
 from market.client import (
     BID_REJECTED,
     NOT_CLEARED,
@@ -36,6 +35,7 @@ from market.simulator.operator import (
     SimulatedMarket,
     UnknownProductError,
 )
+from vpp.bidding.registry import load_packs
 from vpp.domain.market import Bid, BidStep, IntervalOffer
 from vpp.domain.units import Direction
 from vpp.ports import AcceleratedClock, Clock, SystemClock
@@ -422,7 +422,7 @@ def serve(
     reproducible. ``speed`` is the market clock's rate against the wall clock (1 = real
     time; 96 runs a market day in 15 minutes), starting at ``start`` (default now, UTC).
     Every ``clear_every_s`` seconds of market time a background task clears each product
-    and day whose gate has passed. The packs are the installed ones (`market.catalog`).
+    and day whose gate has passed. The packs are the installed ones (`vpp.bidding.registry`).
     """
     if speed <= 0:
         raise ValueError("speed must be positive")

@@ -15,13 +15,13 @@ import numpy as np
 import pytest
 import uvicorn
 
-from market.catalog import load_packs
 from market.client import HttpMarketClient, dump_bid, dump_clearing, parse_receipt
 from market.errors import MarketRejectedError
 from market.factories import http_client
 from market.simulator.competitors import offered_mask
 from market.simulator.http import REPLAYED_HEADER, create_app
 from market.simulator.operator import SimulatedMarket
+from vpp.bidding.registry import load_packs
 from vpp.domain.market import Bid, BidStep, IntervalOffer
 from vpp.domain.time import day_bounds_utc
 from vpp.ports import ManualClock

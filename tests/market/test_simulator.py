@@ -10,7 +10,6 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from market.catalog import load_packs
 from market.errors import MarketRejectedError
 from market.simulator.competitors import COMPETITOR_PREFIX, competitor_bids, offered_mask
 from market.simulator.curtailment import (
@@ -29,6 +28,7 @@ from market.simulator.operator import (
     UnknownProductError,
 )
 from market.simulator.scenario import Scenario, resample
+from vpp.bidding.registry import load_packs
 from vpp.domain.market import Bid, BidStep, IntervalOffer
 from vpp.domain.time import day_bounds_utc
 from vpp.ports import ManualClock, MarketPack

@@ -1,10 +1,15 @@
-"""Market rule packs (``vpp.markets``) and market clients (``vpp.market_clients``) by name."""
+"""Market rule packs (``vpp.markets``) and market clients (``vpp.market_clients``) by name.
+
+The market simulator loads its packs here too: one loader for every consumer.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from importlib.metadata import entry_points
 from typing import Any
+
+from pydantic import ValidationError
 
 from vpp.kit.errors import Problem
 from vpp.ports import MARKET_ENTRY_POINTS, Clock, MarketClient, MarketPack
@@ -13,22 +18,51 @@ MARKET_CLIENT_ENTRY_POINTS = "vpp.market_clients"
 ClientFactory = Callable[[Mapping[str, Any], Clock, str], MarketClient]
 
 
-def load_packs(overrides: Mapping[str, Mapping[str, Any]] | None = None) -> dict[str, MarketPack]:
-    """Every installed pack, keyed by product, with its rule overrides applied.
+class MarketCatalogError(ValueError):
+    """A pack cannot be loaded: a bad entry point, an unknown product or invalid rules."""
 
-    Raises ValueError for an override naming no installed product (a typo in
-    ``VPP_MARKET_RULES`` must stop the service, not be ignored), and pydantic's
-    ValidationError for an override that breaks the pack's rules model.
+
+def pack_classes() -> dict[str, type[MarketPack]]:
+    """Every installed pack class by product name (the entry point's name)."""
+    found: dict[str, type[MarketPack]] = {}
+    for entry in entry_points(group=MARKET_ENTRY_POINTS):
+        loaded = entry.load()
+        if not (isinstance(loaded, type) and issubclass(loaded, MarketPack)):
+            raise MarketCatalogError(
+                f"entry point {entry.name} = {entry.value} is not a MarketPack"
+            )
+        if loaded.product != entry.name:
+            raise MarketCatalogError(
+                f"entry point {entry.name} loads a pack for product {loaded.product!r}"
+            )
+        previous = found.get(entry.name)
+        if previous is not None and previous is not loaded:
+            raise MarketCatalogError(f"product {entry.name} is registered twice")
+        found[entry.name] = loaded
+    return dict(sorted(found.items()))
+
+
+def load_packs(overrides: Mapping[str, Mapping[str, Any]] | None = None) -> dict[str, MarketPack]:
+    """One pack per installed product, with ``overrides[product]`` applied to its rules.
+
+    Each override is validated by the pack's ``rules_model`` (unknown keys, wrong types and
+    inconsistent numbers are refused). An override for a product that is not installed, or
+    one that fails validation, raises MarketCatalogError naming the product.
     """
-    overrides = dict(overrides or {})
+    classes = pack_classes()
+    overrides = overrides or {}
+    unknown = sorted(set(overrides) - set(classes))
+    if unknown:
+        raise MarketCatalogError(
+            f"rule overrides for unknown product(s) {', '.join(unknown)}; "
+            f"installed: {', '.join(classes)}"
+        )
     packs: dict[str, MarketPack] = {}
-    for ep in entry_points(group=MARKET_ENTRY_POINTS):
-        cls = ep.load()
-        if not (isinstance(cls, type) and issubclass(cls, MarketPack)):
-            raise TypeError(f"entry point {ep.name!r} is not a MarketPack")
-        packs[cls.product] = cls(overrides.pop(cls.product, None))
-    if overrides:
-        raise ValueError(f"rule overrides for unknown products: {', '.join(sorted(overrides))}")
+    for product, cls in classes.items():
+        try:
+            packs[product] = cls(overrides.get(product))
+        except ValidationError as exc:
+            raise MarketCatalogError(f"invalid rules for {product}: {exc}") from exc
     return packs
 
 

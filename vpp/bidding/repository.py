@@ -9,6 +9,7 @@ from datetime import date
 from sqlalchemy import Table, delete, func, select, update
 from sqlalchemy.orm import Session
 
+from vpp.bidding.schemas import EDITABLE, BidState
 from vpp.kit.bulk import bulk_insert
 from vpp.models import AwardRow, BidAllocation, BidRow, FirmSchedule
 
@@ -58,7 +59,7 @@ def live_bids_of_day(session: Session, day: date) -> Sequence[BidRow]:
     """Bids of a day that are not superseded, oldest first, locked."""
     return session.scalars(
         select(BidRow)
-        .where(BidRow.day == day, BidRow.state != "superseded")
+        .where(BidRow.day == day, BidRow.state != BidState.SUPERSEDED.value)
         .order_by(BidRow.id)
         .with_for_update()
     ).all()
@@ -111,7 +112,7 @@ def participation_rows(
     query = (
         select(BidAllocation, BidRow)
         .join(BidRow, BidRow.id == BidAllocation.bid_id)
-        .where(BidRow.day == day, BidRow.state != "superseded")
+        .where(BidRow.day == day, BidRow.state != BidState.SUPERSEDED.value)
         .order_by(BidAllocation.asset_id, BidRow.product, BidAllocation.interval)
     )
     if account_id is not None:
@@ -152,6 +153,6 @@ def any_committed_bid(session: Session, day: date) -> BidRow | None:
     """A bid of ``day`` the market holds or held (submitted, rejected, awarded...)."""
     return session.scalars(
         select(BidRow)
-        .where(BidRow.day == day, BidRow.state.not_in(("draft", "approved", "superseded")))
+        .where(BidRow.day == day, BidRow.state.not_in([*EDITABLE, BidState.SUPERSEDED]))
         .limit(1)
     ).first()

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Protocol, TypeVar
 
@@ -30,18 +29,8 @@ T = TypeVar("T")
 
 
 class MarketState(Protocol):
-    """What the workflow needs of the application (``app.state`` satisfies it)."""
-
-    settings: Settings
-    clock: Clock
-    packs: Mapping[str, MarketPack]
-    market: MarketClient
-    participant: str
-
-
-@dataclass
-class Markets:
-    """The same, for callers without an app (the CLI, benchmarks, tests)."""
+    """What the workflow needs of the application (``app.state`` satisfies it, and so can
+    any object with these attributes: the CLI, benchmarks, tests)."""
 
     settings: Settings
     clock: Clock

@@ -68,8 +68,10 @@ def plan_day(
     """
     bids = [
         b
-        for b in bids_repository.list_bids(session, None, 1000, day=day)
-        if b.state == BidState.AWARDED.value and b.product in packs
+        for b in bids_repository.list_bids(
+            session, None, 1000, day=day, states=[BidState.AWARDED.value]
+        )
+        if b.product in packs
     ]
     risk = bids[0].risk_quantile if bids else 0.1
     assets = pool_assets(session, day, risk)

@@ -1,4 +1,4 @@
-"""The catalog: every installed product found through entry points, with rule overrides."""
+"""The pack registry: every installed product found through entry points, with rule overrides."""
 
 from __future__ import annotations
 
@@ -7,12 +7,12 @@ from datetime import time
 
 import pytest
 
-from market.catalog import MarketCatalogError, load_packs, pack_classes
 from market.green_power import DayAheadGreenBuy, DayAheadGreenSell, MonthlyGreenBuy
 from market.packs import LadderPack
 from market.peak_shaving import PeakCutting, ValleyFilling
 from market.rules import LadderRules
 from market.spot import DayAheadBuy, DayAheadSell, RealTimeBuy, RealTimeSell
+from vpp.bidding.registry import MarketCatalogError, load_packs, pack_classes
 from vpp.domain.market import Pricing
 from vpp.domain.units import Direction
 
