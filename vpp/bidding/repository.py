@@ -69,12 +69,15 @@ def add_allocations(session: Session, rows: Sequence[tuple[object, ...]]) -> Non
     bulk_insert(session, _ALLOCATIONS, ALLOCATION_COLUMNS, rows)
 
 
-def allocations_of(session: Session, bid_id: uuid.UUID) -> Sequence[BidAllocation]:
-    return session.scalars(
-        select(BidAllocation)
-        .where(BidAllocation.bid_id == bid_id)
-        .order_by(BidAllocation.asset_id, BidAllocation.interval)
-    ).all()
+def offers_of(session: Session, bid_id: uuid.UUID) -> list[tuple[uuid.UUID, int, float]]:
+    """(asset_id, interval, offered_kw) of every asset backing the bid (columns only: a
+    day's bid of a large fleet has millions of them)."""
+    rows = session.execute(
+        select(BidAllocation.asset_id, BidAllocation.interval, BidAllocation.offered_kw).where(
+            BidAllocation.bid_id == bid_id
+        )
+    )
+    return [(asset_id, interval, offered) for asset_id, interval, offered in rows]
 
 
 def set_offered(session: Session, bid_id: uuid.UUID, interval: int, share: float) -> None:

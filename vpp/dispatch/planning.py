@@ -145,9 +145,14 @@ def _awards(
     for k, bid in enumerate(bids):
         for row in session.scalars(select(AwardRow).where(AwardRow.bid_id == bid.id)):
             award[k, row.interval] += row.quantity_kw
-        for alloc in bids_repository.allocations_of(session, bid.id):
-            if alloc.asset_id in index:
-                offered[index[alloc.asset_id], k, alloc.interval] = alloc.offered_kw
+        rows = [
+            (index[a], t, kw)
+            for a, t, kw in bids_repository.offers_of(session, bid.id)
+            if a in index
+        ]
+        if rows:
+            asset, interval, kw = (np.array(column) for column in zip(*rows, strict=True))
+            offered[asset, k, interval] = kw
     directions = [packs[bid.product].limits().side for bid in bids]
     return award, offered, directions
 
