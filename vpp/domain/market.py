@@ -188,3 +188,28 @@ class Instruction:
     intervals: tuple[int, ...]
     target_kw: tuple[float, ...]
     issued_at: datetime
+
+
+class InstructionStatus(StrEnum):
+    """The VPP's answer to an intraday instruction."""
+
+    ACCEPTED = "accepted"
+    """The whole target is planned."""
+    PARTIAL = "partial"
+    """Only ``feasible_kw`` of the target can be planned; that much is."""
+    REJECTED = "rejected"
+    """Nothing changed; ``reason`` says why."""
+
+
+@dataclass(frozen=True)
+class InstructionAnswer:
+    """The answer to an `Instruction`, given at once and repeated for a replayed id.
+
+    ``feasible_kw`` holds one non-negative value per interval of the instruction, in its
+    direction: what the re-planned pool delivers (the target where accepted).
+    """
+
+    instruction_id: str
+    status: InstructionStatus
+    feasible_kw: tuple[float, ...]
+    reason: str = ""
