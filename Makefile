@@ -8,7 +8,7 @@ ONLY ?=
 
 .DEFAULT_GOAL := help
 
-.PHONY: help install demo serve test test-fast lint format bench clean
+.PHONY: help install demo serve test test-fast lint format bench clean prod-local prod-local-stop
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -44,6 +44,12 @@ format: $(STAMP) ## apply ruff's fixes and formatting
 
 bench: $(STAMP) ## run the benchmarks (ONLY=name for a subset); writes bench/results.json
 	scripts/with-postgres $(BIN)/python -m bench $(if $(ONLY),--only $(ONLY))
+
+prod-local: $(STAMP) ## production topology as local processes: PostgreSQL, Mosquitto, 2 API replicas (:8001, :8002), 2 schedulers
+	scripts/prod-local start
+
+prod-local-stop: ## stop everything `make prod-local` started
+	scripts/prod-local stop
 
 clean: ## remove the virtualenv, the demo database and caches
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache .hypothesis

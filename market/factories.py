@@ -25,12 +25,15 @@ class DrivenMarketClient(InProcessMarketClient):
 
 def simulated_client(config: Mapping[str, Any], clock: Clock, participant: str) -> MarketClient:
     """A simulated market operator in this process. ``config``: ``seed`` (int, default 0),
-    ``competitors`` (int, default 10), ``rules`` (per-product rule overrides)."""
+    ``competitors`` (int, default 10), ``rules`` (per-product rule overrides),
+    ``instruction_probability`` (chance of an intraday instruction per cleared
+    peak-shaving product and day, default 0.5)."""
     market = SimulatedMarket(
         load_packs(config.get("rules")),
         clock,
         seed=int(config.get("seed", 0)),
         competitors=int(config.get("competitors", 10)),
+        instruction_probability=float(config.get("instruction_probability", 0.5)),
     )
     return DrivenMarketClient(market, participant)
 

@@ -6,9 +6,11 @@ import asyncio
 import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+import httpx
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
@@ -27,13 +29,19 @@ from vpp.dispatch.api import router as dispatch_router
 from vpp.dispatch.engine import DeliveryEngine
 from vpp.dispatch.registry import adapter_class
 from vpp.forecasts.api import router as forecasts_router
+from vpp.green.api import router as green_router
+from vpp.grid.api import router as grid_router
+from vpp.grid.links import run_links
+from vpp.grid.webhook import WebhookTarget
 from vpp.kit.auth import KeyCache, RateLimiter
 from vpp.kit.db import create_db_engine, for_writing, make_sessionmaker
 from vpp.kit.errors import Problem, install_error_handlers, problem_response
 from vpp.kit.idempotency import Replay, replay_response
+from vpp.kit.leadership import AlwaysLeader, Leadership, elect
 from vpp.kit.metrics import Metrics, MetricsMiddleware
 from vpp.ports import AcceleratedClock, Clock, MarketClient, SystemClock
 from vpp.scheduler import MarketDay, start_scheduler
+from vpp.settlement.api import router as settlement_router
 from vpp.telemetry.api import router as telemetry_router
 
 DESCRIPTION = """\
@@ -72,7 +80,11 @@ def _ops_router() -> APIRouter:
             return problem_response(
                 Problem(503, f"database unavailable: {type(exc).__name__}"), "/readyz"
             )
-        return JSONResponse({"status": "ready", "database": "ok"})
+        body = {"status": "ready", "database": "ok"}
+        leadership: Leadership | None = getattr(request.app.state, "leadership", None)
+        if leadership is not None:
+            body["scheduler"] = "leader" if leadership.is_leader else "follower"
+        return JSONResponse(body)
 
     @router.get("/metrics", include_in_schema=False)
     async def metrics(request: Request) -> Response:
@@ -119,17 +131,53 @@ async def run_dispatch(app: FastAPI) -> AsyncIterator[None]:
         await engine.stop()
 
 
+@dataclass
+class LeaderMarketDay(MarketDay):
+    """The market day whose ticks run only while this instance leads: several scheduler
+    instances share one database and exactly one of them runs the jobs
+    (``vpp.kit.leadership``)."""
+
+    leadership: Leadership = field(default_factory=AlwaysLeader, kw_only=True)
+
+    async def tick(self) -> None:
+        if await run_in_threadpool(self.leadership.check):
+            await super().tick()
+
+
 @asynccontextmanager
 async def run_scheduler(app: FastAPI) -> AsyncIterator[None]:
-    """Run the market-day jobs in this process for the app's lifetime, if enabled."""
-    if not app.state.settings.scheduler_enabled:
+    """Run the market-day jobs in this process for the app's lifetime, if enabled, while
+    this instance leads (advisory-lock election on PostgreSQL; always on SQLite)."""
+    settings: Settings = app.state.settings
+    if not settings.scheduler_enabled:
         yield
         return
-    scheduler = start_scheduler(MarketDay(app.state, app.state.write_sessionmaker))
+    leadership = elect(
+        settings.database_url,
+        check_s=settings.scheduler_leader_check_s,
+        session_timeout_s=settings.scheduler_leader_timeout_s,
+        registry=app.state.metrics.registry,
+    )
+    app.state.leadership = leadership
+    await run_in_threadpool(leadership.start)
+    webhook = WebhookTarget.from_settings(settings)
+    http = httpx.AsyncClient(timeout=webhook.timeout_s) if webhook is not None else None
+    scheduler = start_scheduler(
+        LeaderMarketDay(
+            app.state,
+            app.state.write_sessionmaker,
+            webhook=webhook,
+            http=http,
+            leadership=leadership,
+        )
+    )
     try:
         yield
     finally:
         scheduler.shutdown(wait=False)
+        await run_in_threadpool(leadership.stop)
+        if http is not None:
+            await http.aclose()
 
 
 @asynccontextmanager
@@ -158,7 +206,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if session_factory is not None:
-            async with closing_market(app), run_dispatch(app), run_scheduler(app):
+            async with closing_market(app), run_dispatch(app), run_scheduler(app), run_links(app):
                 yield
             return
         tune_garbage_collector()
@@ -166,7 +214,7 @@ def create_app(
         app.state.sessionmaker = make_sessionmaker(engine)
         app.state.write_sessionmaker = make_sessionmaker(for_writing(engine))
         try:
-            async with closing_market(app), run_dispatch(app), run_scheduler(app):
+            async with closing_market(app), run_dispatch(app), run_scheduler(app), run_links(app):
                 yield
         finally:
             engine.dispose()
@@ -209,6 +257,9 @@ def create_app(
         dispatch_router,
         forecasts_router,
         bidding_router,
+        grid_router,
+        green_router,
+        settlement_router,
     ):
         app.include_router(router, prefix="/v1")
 

@@ -26,6 +26,7 @@ from vpp.config import Settings
 from vpp.dispatch.registry import validate_binding
 from vpp.domain.assets import AssetKind, parse_params
 from vpp.domain.time import INTERVAL, floor_to_interval
+from vpp.green.demo import seed_green
 from vpp.models import Account, Asset, Site
 from vpp.models.base import utcnow
 from vpp.telemetry.repository import insert_readings
@@ -275,6 +276,7 @@ def seed_park(session: Session, *, history_days: int = 28, seed: int = 7) -> lis
             session.flush()
             insert_readings(session, _history(asset, history_days))
         enterprises.append(account)
+    seed_green(session, enterprises, history_days)
     return enterprises
 
 

@@ -13,7 +13,15 @@ Day D (Beijing time), with G = the earliest gate closure of the bidding products
 - every tick before G: submit the approved bids of D (each exactly once, by its key), so
   an operator's approval is the go signal and a bid to hold back stays a draft;
 - ``fetch_awards`` from G + 1 min, every tick until every submitted bid of D has its awards;
-- ``plan_dispatch`` once the awards are in: per-asset setpoints queued for day D.
+- ``plan_dispatch`` once the awards are in: per-asset setpoints queued for day D;
+- every minute of day D, ``correct_dispatch`` (period: the minute) re-dispatches the
+  shortfall of the interval under way, and ``close_interval`` (period: the interval, once
+  it is over) stores its measured delivery for tracking;
+- every minute, ``market_instructions`` takes the market operator's intraday instructions
+  and answers them through the grid interface (which re-plans the pool);
+- every tick, due schedule webhooks are sent to the grid company (if configured).
+
+Each new plan (day-ahead or after an instruction) publishes a schedule version for the grid.
 """
 
 from __future__ import annotations
@@ -25,6 +33,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any, Protocol, runtime_checkable
 
+import httpx
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy import CursorResult, select, update
 from sqlalchemy.exc import IntegrityError
@@ -33,8 +42,14 @@ from starlette.concurrency import run_in_threadpool
 
 from vpp.bidding import repository, service, workflow
 from vpp.bidding.schemas import BidState, DraftRequest
+from vpp.dispatch.intraday import correct
 from vpp.dispatch.planning import plan_day
-from vpp.domain.time import market_day_of
+from vpp.dispatch.tracking import close_interval
+from vpp.domain.market import Instruction
+from vpp.domain.time import interval_of, market_day_of
+from vpp.grid import repository as grid_repository
+from vpp.grid.service import InstructionRefused, publish_schedule, receive_instruction
+from vpp.grid.webhook import WebhookTarget, deliver_due
 from vpp.kit.errors import Problem
 from vpp.models import JobRun
 
@@ -44,6 +59,7 @@ DRAFT_LEAD = timedelta(hours=24)
 SUBMIT_LEAD = timedelta(minutes=30)
 AWARDS_DELAY = timedelta(minutes=1)
 TICK_SECONDS = 2.0
+MARKET_SOURCE = "market"
 
 
 @runtime_checkable
@@ -102,6 +118,9 @@ class MarketDay:
 
     state: workflow.MarketState
     factory: sessionmaker[Session]
+    webhook: WebhookTarget | None = None
+    http: httpx.AsyncClient | None = None
+    """Client for the schedule webhook (owned by whoever starts the scheduler)."""
 
     def gate(self, day: date) -> datetime:
         products = self.state.settings.bidding_products
@@ -121,13 +140,94 @@ class MarketDay:
                 await self.submit_bids(day)
             if now >= gate + AWARDS_DELAY and not has_run(self.factory, "fetch_awards", str(day)):
                 await self.fetch_awards(day)
+        await self.dispatch_minute(now)
+        minute = now.replace(second=0, microsecond=0)
+        await self._once_in(
+            "market_instructions", minute.isoformat(), lambda: self.market_instructions(now)
+        )
+        if self.webhook is not None and self.http is not None:
+            await deliver_due(self.factory, self.http, now, self.webhook)
+
+    async def market_instructions(self, now: datetime) -> str:
+        """Answer the market operator's intraday instructions issued since the last one taken
+        (at most the grid interface's freshness window ago): each re-plans the pool."""
+        max_age = timedelta(seconds=self.state.settings.grid_instruction_max_age_s)
+
+        def since() -> datetime:
+            with self.factory() as session:
+                last = grid_repository.last_issued_at(session, source=MARKET_SOURCE)
+            return max(now - max_age, last) if last is not None else now - max_age
+
+        found = await self.state.market.instructions(await run_in_threadpool(since))
+
+        def receive(instruction: Instruction) -> str:
+            with self.factory() as session:
+                try:
+                    answer = receive_instruction(
+                        session,
+                        self.state.packs,
+                        instruction,
+                        source=MARKET_SOURCE,
+                        now=self.state.clock.now(),
+                        account_id=None,
+                        max_age=max_age,
+                    )
+                except InstructionRefused as refused:
+                    log.warning(
+                        "market instruction %s refused: %s",
+                        instruction.instruction_id,
+                        refused.detail,
+                    )
+                    return "refused"
+                session.commit()
+                return answer.status.value
+
+        answers = [await run_in_threadpool(receive, i) for i in found]
+        return ", ".join(f"{i.instruction_id}: {a}" for i, a in zip(found, answers, strict=True))
+
+    async def dispatch_minute(self, now: datetime) -> None:
+        """Close the interval just over (once) and correct the one under way (once a minute)."""
+        previous = interval_of(now).previous()
+        await self._once_in(
+            "close_interval",
+            str(previous),
+            lambda: self.close_interval(previous.day, previous.index),
+        )
+        minute = now.replace(second=0, microsecond=0)
+        await self._once_in("correct_dispatch", minute.isoformat(), lambda: self.correct(now))
+
+    async def close_interval(self, day: date, interval: int) -> str:
+        def run() -> str:
+            with self.factory() as session:
+                assets = close_interval(session, self.state.packs, day, interval)
+                session.commit()
+            return f"{assets} asset(s) measured"
+
+        return await run_in_threadpool(run)
+
+    async def correct(self, now: datetime) -> str:
+        """Re-dispatch the shortfall of the interval under way."""
+
+        def run() -> str:
+            with self.factory() as session:
+                summary = correct(session, self.state.packs, now)
+                session.commit()
+            return (
+                f"{summary.commands} command(s); {summary.offline} offline, "
+                f"{summary.lagging} lagging; shortfall {summary.shortfall_kw} kW"
+            )
+
+        return await run_in_threadpool(run)
 
     async def _once(self, job: str, day: date, run: Callable[[date], Awaitable[str]]) -> None:
-        period = str(day)
+        await self._once_in(job, str(day), lambda: run(day))
+
+    async def _once_in(self, job: str, period: str, run: Callable[[], Awaitable[str]]) -> None:
+        """Run ``job`` for ``period`` unless it ran (or runs) elsewhere; a failure is released."""
         if not await run_in_threadpool(claim, self.factory, job, period, self.state.clock.now()):
             return
         try:
-            detail = await run(day)
+            detail = await run()
         except Exception as exc:  # a failed run is released for the next tick
             log.exception("job %s for %s failed", job, period)
             await run_in_threadpool(
@@ -203,7 +303,9 @@ class MarketDay:
 
         def plan() -> str:
             with self.factory() as session:
-                summary = plan_day(session, self.state.packs, day, self.state.clock.now())
+                now = self.state.clock.now()
+                summary = plan_day(session, self.state.packs, day, now)
+                publish_schedule(session, day, now, cause="day-ahead plan")
                 session.commit()
             return (
                 f"{summary.commands} command(s) for {summary.assets} asset(s); "

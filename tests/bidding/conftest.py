@@ -25,8 +25,14 @@ def clock() -> ManualClock:
 
 
 @pytest.fixture
-def market(clock: ManualClock) -> MarketClient:
-    return simulated_client({"seed": 7}, clock, "vpp")
+def market_config() -> dict[str, object]:
+    """The simulated market's configuration (a test may parametrize it)."""
+    return {"seed": 7}
+
+
+@pytest.fixture
+def market(clock: ManualClock, market_config: dict[str, object]) -> MarketClient:
+    return simulated_client(market_config, clock, "vpp")
 
 
 @pytest.fixture

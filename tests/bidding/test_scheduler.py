@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import anyio
 import pytest
@@ -11,13 +11,25 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from tests.bidding.conftest import DAY
+from market.factories import DrivenMarketClient
+from tests.bidding.conftest import DAY, MORNING_BEFORE
 from tests.bidding.test_bids_api import BIG_BATTERY, KILN, enroll
 from tests.conftest import Caller, make_settings
 from vpp.config import Settings
-from vpp.models import BidRow, JobRun
-from vpp.ports import ManualClock
+from vpp.domain.market import Instruction
+from vpp.domain.time import day_bounds_utc, interval_of
+from vpp.models import (
+    BidRow,
+    GridInstruction,
+    JobRun,
+    PlannedSetpointRow,
+    PoolTarget,
+    ScheduleVersion,
+)
+from vpp.ports import ManualClock, MarketClient
 from vpp.scheduler import MarketDay, claim, finish
+
+END_OF_DAY = day_bounds_utc(DAY)[1]
 
 
 @pytest.fixture
@@ -71,3 +83,78 @@ def test_a_period_is_claimed_once_and_a_failed_run_is_released(
     assert claim(session_factory, "draft_bids", "2026-03-10", now)
     finish(session_factory, "draft_bids", "2026-03-10", now, "done", "")
     assert not claim(session_factory, "draft_bids", "2026-03-10", now)
+
+
+@pytest.mark.parametrize("market_config", [{"seed": 7, "instruction_probability": 1.0}])
+def test_the_plan_is_published_and_a_market_instruction_is_answered_once(
+    app: FastAPI,
+    client: TestClient,
+    enterprise: Caller,
+    clock: ManualClock,
+    market: MarketClient,
+    session_factory: sessionmaker[Session],
+) -> None:
+    assets = enroll(client, enterprise, BIG_BATTERY, KILN)
+    day = MarketDay(app.state, session_factory)
+    anyio.run(day.tick)
+    clock.advance(3 * 3600)  # past the gate: awards, plan, first schedule version
+    anyio.run(day.tick)
+    with session_factory() as session:
+        versions = session.scalars(
+            select(ScheduleVersion.cause).where(ScheduleVersion.day == DAY)
+        ).all()
+    assert versions == ["day-ahead plan"]
+    assert isinstance(market, DrivenMarketClient)
+    issued: list[Instruction] = []
+    while not issued and clock.now() < END_OF_DAY:  # minute by minute until one is issued
+        clock.advance(60)
+        issued = anyio.run(market.market.instructions, MORNING_BEFORE, "vpp")
+    assert len(issued) == 1
+    instruction = issued[0]
+    # Both assets report, following their plan, so the pool is online when it arrives.
+    now = interval_of(clock.now())
+    with session_factory() as session:
+        planned = {
+            str(row.asset_id): row.setpoint_kw
+            for row in session.scalars(
+                select(PlannedSetpointRow).where(
+                    PlannedSetpointRow.day == DAY, PlannedSetpointRow.interval == now.index
+                )
+            )
+        }
+    readings = [
+        {
+            "asset_id": a,
+            "ts": (clock.now() - timedelta(seconds=s)).isoformat(),
+            "power_kw": planned[a],
+        }
+        for a in assets
+        for s in (30, 90)
+    ]
+    pushed = client.post("/v1/telemetry", json={"readings": readings}, headers=enterprise.headers)
+    assert pushed.status_code in (200, 201, 202), pushed.text
+    anyio.run(day.tick)
+    anyio.run(day.tick)  # the same minute again: taken once
+    clock.advance(60)
+    anyio.run(day.tick)  # the next minute: nothing new since the last one taken
+    with session_factory() as session:
+        rows = session.scalars(select(GridInstruction)).all()
+        targets = {
+            t.interval: t.target_kw
+            for t in session.scalars(
+                select(PoolTarget).where(
+                    PoolTarget.day == DAY, PoolTarget.product == instruction.product
+                )
+            )
+        }
+    assert [(r.instruction_id, r.source) for r in rows] == [(instruction.instruction_id, "market")]
+    # The market asks for less than the pool was awarded there: the pool takes it whole.
+    assert rows[0].status == "accepted", rows[0].reason
+    assert [targets[t] for t in instruction.intervals] == list(instruction.target_kw)
+    with session_factory() as session:
+        causes = session.scalars(
+            select(ScheduleVersion.cause)
+            .where(ScheduleVersion.day == DAY)
+            .order_by(ScheduleVersion.version)
+        ).all()
+    assert len(causes) == 2 and causes[0] == "day-ahead plan"

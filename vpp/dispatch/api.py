@@ -20,7 +20,9 @@ from vpp.dispatch.schemas import (
     DispatchPlanOut,
     PoolTargetOut,
     SetpointCreate,
+    TrackingOut,
 )
+from vpp.dispatch.tracking import read_tracking
 from vpp.domain.commands import CommandState
 from vpp.kit.auth import Principal, require
 from vpp.kit.idempotency import Idempotency, idempotency
@@ -111,3 +113,22 @@ def read_dispatch_plan(
             ],
         )
     )
+
+
+@router.get("/dispatch/tracking", response_model=TrackingOut)
+def read_dispatch_tracking(
+    day: date,
+    request: Request,
+    principal: Principal = Depends(reader),
+    session: Session = Depends(get_session, scope="function"),
+) -> Response:
+    """Delivered against awarded, target and planned per product and interval: the pool's
+    (operators) or, for an enterprise, only its own assets' contribution."""
+    tracking = read_tracking(
+        session,
+        request.app.state.packs,
+        day,
+        tenant_scope(principal),
+        request.app.state.clock.now(),
+    )
+    return json_response(TrackingOut.model_validate(tracking))

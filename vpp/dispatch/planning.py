@@ -117,6 +117,7 @@ def plan_day(
                     product=bid.product,
                     interval=t,
                     awarded_kw=float(award[k, t]),
+                    target_kw=float(award[k, t]),
                     planned_kw=float(award[k, t] - plan.shortfall_kw[k, t]),
                     shortfall_kw=float(plan.shortfall_kw[k, t]),
                 )

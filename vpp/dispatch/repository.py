@@ -1,4 +1,4 @@
-"""Queries on setpoint commands: the outbox's claim, outcome, ack and expiry steps."""
+"""Queries of dispatch: the outbox's claim, outcome, ack and expiry steps; plans and readings."""
 
 from __future__ import annotations
 
@@ -6,16 +6,22 @@ import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Table, Uuid, any_, bindparam, select, update
+from sqlalchemy import ColumnElement, Table, Uuid, any_, bindparam, func, select, update
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
 from vpp.domain.commands import CommandState, SetpointCommand
 from vpp.kit.bulk import bulk_insert
-from vpp.models import Asset, CommandEvent, SetpointCommandRow
+from vpp.models import (
+    Asset,
+    CommandEvent,
+    PlannedSetpointRow,
+    SetpointCommandRow,
+    TelemetryReading,
+)
 
 OPEN = (CommandState.PENDING.value, CommandState.SENT.value)
 CHUNK = 2000
@@ -225,3 +231,113 @@ def events_of(session: Session, command_id: uuid.UUID) -> Sequence[CommandEvent]
         select(CommandEvent).where(CommandEvent.command_id == command_id).order_by(CommandEvent.id)
     )
     return session.execute(stmt).scalars().all()
+
+
+# --- intraday: plans, fresh telemetry and troubled commands -----------------------------
+
+TROUBLED = (CommandState.FAILED.value, CommandState.EXPIRED.value, CommandState.REJECTED.value)
+
+
+@dataclass(frozen=True, slots=True)
+class LatestReading:
+    """An asset's most recent reading (kW, net-load sign; kWh of its own energy state)."""
+
+    ts: datetime
+    power_kw: float
+    energy_kwh: float | None
+
+
+def plan_rows(
+    session: Session,
+    day: date,
+    first_interval: int = 0,
+    last_interval: int = 95,
+    account_id: uuid.UUID | None = None,
+) -> list[tuple[uuid.UUID, int, float, float]]:
+    """(asset_id, interval, baseline_kw, deviation_kw) of the day's plan in an interval
+    range (of one enterprise's assets if ``account_id`` is given)."""
+    p = PlannedSetpointRow
+    stmt = select(p.asset_id, p.interval, p.baseline_kw, p.deviation_kw).where(
+        p.day == day, p.interval >= first_interval, p.interval <= last_interval
+    )
+    if account_id is not None:
+        stmt = stmt.where(p.account_id == account_id)
+    return [(a, t, b, d) for a, t, b, d in session.execute(stmt)]
+
+
+def update_plan(
+    session: Session, day: date, changes: Sequence[tuple[uuid.UUID, int, float, float]]
+) -> None:
+    """Set (asset_id, interval) -> (deviation_kw, setpoint_kw) of stored plan rows."""
+    if not changes:
+        return
+    table: Table = PlannedSetpointRow.__table__  # type: ignore[assignment]
+    c = table.c
+    session.execute(
+        update(table)
+        .where(
+            c.day == bindparam("b_day"),
+            c.asset_id == bindparam("b_asset"),
+            c.interval == bindparam("b_interval"),
+        )
+        .values(deviation_kw=bindparam("b_deviation"), setpoint_kw=bindparam("b_setpoint")),
+        [
+            {
+                "b_day": day,
+                "b_asset": asset_id,
+                "b_interval": interval,
+                "b_deviation": deviation,
+                "b_setpoint": setpoint,
+            }
+            for asset_id, interval, deviation, setpoint in changes
+        ],
+        execution_options={"synchronize_session": False},
+    )
+
+
+def latest_readings(
+    session: Session, since: datetime, until: datetime
+) -> dict[uuid.UUID, LatestReading]:
+    """Each asset's last reading in (since, until]; assets without one are absent."""
+    t = TelemetryReading
+    rows = session.execute(
+        select(t.asset_id, t.ts, t.power_kw, t.energy_kwh)
+        .where(t.ts > since, t.ts <= until)
+        .order_by(t.ts)
+    )
+    return {a: LatestReading(ts, p, e) for a, ts, p, e in rows}
+
+
+def interval_means(
+    session: Session, start: datetime, end: datetime, account_id: uuid.UUID | None = None
+) -> dict[uuid.UUID, tuple[float, int]]:
+    """Mean net load (kW) and reading count per asset over [start, end)."""
+    t = TelemetryReading
+    stmt = (
+        select(t.asset_id, func.avg(t.power_kw).label("mean"), func.count().label("n"))
+        .where(t.ts >= start, t.ts < end)
+        .group_by(t.asset_id)
+    )
+    if account_id is not None:
+        stmt = stmt.where(t.asset_id.in_(select(Asset.id).where(Asset.account_id == account_id)))
+    return {row.asset_id: (float(row.mean), int(row.n)) for row in session.execute(stmt)}
+
+
+def troubled_assets(session: Session, since: datetime) -> set[uuid.UUID]:
+    """Assets with a command that failed, expired or was rejected after ``since``."""
+    c = SetpointCommandRow
+    stmt = select(c.asset_id).where(c.state.in_(TROUBLED), c.finished_at > since).distinct()
+    return set(session.execute(stmt).scalars())
+
+
+def open_commands(
+    session: Session, first_start: datetime
+) -> list[tuple[uuid.UUID, uuid.UUID, datetime]]:
+    """(id, asset_id, interval_start) of open commands for intervals from ``first_start``."""
+    c = SetpointCommandRow
+    rows = session.execute(
+        select(c.id, c.asset_id, c.interval_start).where(
+            c.state.in_(OPEN), c.interval_start >= first_start
+        )
+    )
+    return [(i, a, s) for i, a, s in rows]

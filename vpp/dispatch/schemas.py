@@ -59,13 +59,15 @@ class CommandDetail(CommandOut):
 
 
 class PoolTargetOut(BaseModel):
-    """The pool's award of a product in an interval and what the plan delivers (kW)."""
+    """The pool's award of a product in an interval, its current target (the award or a
+    grid instruction's) and what the plan delivers (kW, in the product's direction)."""
 
     model_config = ConfigDict(from_attributes=True)
 
     product: str
     interval: int
     awarded_kw: float
+    target_kw: float
     planned_kw: float
     shortfall_kw: float
 
@@ -85,3 +87,49 @@ class DispatchPlanOut(BaseModel):
         description="The pool's awards and planned delivery (operators only)."
     )
     assets: list[AssetPlanOut]
+
+
+class TrackedIntervalOut(BaseModel):
+    """One product in one interval (kW, in the product's direction, >= 0 when delivering)."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    product: str
+    interval: int = Field(description="Interval of the market day, 0..95.")
+    start: datetime
+    awarded_kw: float | None = Field(description="Pool award (operators only).")
+    target_kw: float | None = Field(
+        description="Pool target: the award or a grid instruction's (operators only)."
+    )
+    planned_kw: float = Field(
+        description="Planned delivery: the pool's (operators) or the caller's assets' share."
+    )
+    delivered_kw: float | None = Field(
+        description="Measured response against the plan's baseline (mean over the interval; "
+        "so far for the interval under way); null before any reading."
+    )
+    live: bool = Field(description="The interval is under way.")
+
+
+class TrackedProductOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    product: str
+    direction: str = Field(description="up: raises net load (valley filling); down: lowers it.")
+    awarded_kwh: float | None = Field(description="Energy awarded (operators only).")
+    delivered_kwh: float
+    intervals_awarded: int
+    intervals_within_5pct: int | None = Field(
+        description="Awarded intervals delivered within +-5 % of the award (operators only)."
+    )
+
+
+class TrackingOut(BaseModel):
+    """Delivered against awarded, target and planned, per product and interval."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    day: date
+    scope: str = Field(description="pool (operators) or enterprise (the caller's assets only).")
+    products: list[TrackedProductOut]
+    intervals: list[TrackedIntervalOut]

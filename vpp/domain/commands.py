@@ -13,8 +13,9 @@ class CommandState(StrEnum):
     """Life of a setpoint command (DESIGN.md section 6).
 
     pending -> sent -> acked | rejected; pending/sent -> expired (no ack before the
-    expiry) or failed (the adapter cannot deliver it at all). Only pending and sent are
-    open; the others are final and never change again.
+    expiry) or failed (the adapter cannot deliver it at all); pending/sent -> superseded
+    (a re-plan replaced it with a newer command for the same asset and interval, which
+    wins). Only pending and sent are open; the others are final and never change again.
     """
 
     PENDING = "pending"
@@ -23,6 +24,7 @@ class CommandState(StrEnum):
     REJECTED = "rejected"
     EXPIRED = "expired"
     FAILED = "failed"
+    SUPERSEDED = "superseded"
 
     @property
     def is_open(self) -> bool:

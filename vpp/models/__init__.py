@@ -6,15 +6,27 @@ from vpp.models.audit import AuditEntry
 from vpp.models.base import Base, new_id, utcnow
 from vpp.models.bidding import AwardRow, BidAllocation, BidRow, FirmSchedule, JobRun
 from vpp.models.commands import CommandEvent, SetpointCommandRow
+from vpp.models.green import GreenCertificate, GreenContract, MeterReading
+from vpp.models.grid import GridInstruction, GridSigningKey, ScheduleVersion, WebhookDelivery
 from vpp.models.idempotency import IdempotencyRecord
-from vpp.models.plans import PlannedSetpointRow, PoolTarget
+from vpp.models.plans import AssetDelivery, PlannedSetpointRow, PoolTarget
+from vpp.models.settlement import (
+    AgencyAgreement,
+    LedgerRecord,
+    Settlement,
+    SettlementInterval,
+    SettlementShare,
+    SettlementStatement,
+)
 from vpp.models.telemetry import TelemetryReading
 
 __all__ = [
     "ACCOUNT_KINDS",
     "Account",
+    "AgencyAgreement",
     "ApiKey",
     "Asset",
+    "AssetDelivery",
     "AuditEntry",
     "AwardRow",
     "Base",
@@ -22,13 +34,25 @@ __all__ = [
     "BidRow",
     "CommandEvent",
     "FirmSchedule",
+    "GreenCertificate",
+    "GreenContract",
+    "GridInstruction",
+    "GridSigningKey",
     "IdempotencyRecord",
     "JobRun",
+    "LedgerRecord",
+    "MeterReading",
     "PlannedSetpointRow",
     "PoolTarget",
+    "ScheduleVersion",
     "SetpointCommandRow",
+    "Settlement",
+    "SettlementInterval",
+    "SettlementShare",
+    "SettlementStatement",
     "Site",
     "TelemetryReading",
+    "WebhookDelivery",
     "new_id",
     "utcnow",
 ]

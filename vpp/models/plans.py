@@ -1,4 +1,4 @@
-"""Day-ahead dispatch plans: per-asset setpoints and the pool's targets per product."""
+"""Dispatch plans: per-asset setpoints, the pool's targets per product, measured delivery."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import uuid
 from datetime import date
 
 from sqlalchemy import Date, Float, ForeignKey, Integer, String, Uuid
+from sqlalchemy.engine.default import DefaultExecutionContext
 from sqlalchemy.orm import Mapped, mapped_column
 
 from vpp.models.base import Base
@@ -31,8 +32,19 @@ class PlannedSetpointRow(Base):
     setpoint_kw: Mapped[float] = mapped_column(Float)
 
 
+def _awarded(context: DefaultExecutionContext) -> float:
+    """Default target: the award (what the pool must deliver unless the grid says otherwise)."""
+    parameters: dict[str, float] = context.get_current_parameters()  # type: ignore[no-untyped-call]
+    return float(parameters["awarded_kw"])
+
+
 class PoolTarget(Base):
-    """What the pool was awarded of a product in an interval and what the plan delivers."""
+    """What the pool was awarded of a product in an interval, its current target (the
+    award, or a grid instruction's), what the plan delivers, and what was measured.
+
+    kW in the product's direction (>= 0). ``delivered_kw`` is filled once the interval
+    is over (`vpp.dispatch.tracking`); None before.
+    """
 
     __tablename__ = "pool_targets"
 
@@ -40,5 +52,23 @@ class PoolTarget(Base):
     product: Mapped[str] = mapped_column(String(64), primary_key=True)
     interval: Mapped[int] = mapped_column(Integer, primary_key=True)
     awarded_kw: Mapped[float] = mapped_column(Float)
+    target_kw: Mapped[float] = mapped_column(Float, default=_awarded)
     planned_kw: Mapped[float] = mapped_column(Float)
     shortfall_kw: Mapped[float] = mapped_column(Float)
+    delivered_kw: Mapped[float | None] = mapped_column(Float, nullable=True)
+
+
+class AssetDelivery(Base):
+    """An asset's mean measured net load over one interval (kW, net-load sign), stored
+    when the interval is over so tracking never re-reads a day of raw telemetry."""
+
+    __tablename__ = "asset_deliveries"
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    asset_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("assets.id"), primary_key=True, index=True
+    )
+    interval: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("accounts.id"), index=True)
+    measured_kw: Mapped[float] = mapped_column(Float)
+    samples: Mapped[int] = mapped_column(Integer)

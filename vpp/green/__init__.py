@@ -1,0 +1,1 @@
+"""Green power and carbon: the park's energy-carbon ledger (pure core in ``vpp.green.core``)."""

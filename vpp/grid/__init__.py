@@ -1,0 +1,1 @@
+"""The grid company's interface: signed intraday instructions, published schedules, webhook."""
