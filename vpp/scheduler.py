@@ -19,7 +19,8 @@ Day D (Beijing time), with G = the earliest gate closure of the bidding products
   it is over) stores its measured delivery for tracking;
 - every minute, ``market_instructions`` takes the market operator's intraday instructions
   and answers them through the grid interface (which re-plans the pool);
-- every tick, due schedule webhooks are sent to the grid company (if configured).
+- every tick, due schedule webhooks are sent to the grid company (if configured);
+- ``settle_day`` once per awarded day whose data is complete (`vpp.settlement.jobs`).
 
 Each new plan (day-ahead or after an instruction) publishes a schedule version for the grid.
 """
@@ -31,12 +32,10 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 import httpx
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
-from sqlalchemy import CursorResult, select, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
@@ -51,7 +50,8 @@ from vpp.grid import repository as grid_repository
 from vpp.grid.service import InstructionRefused, publish_schedule, receive_instruction
 from vpp.grid.webhook import WebhookTarget, deliver_due
 from vpp.kit.errors import Problem
-from vpp.models import JobRun
+from vpp.kit.jobruns import claim, finish, has_run
+from vpp.settlement.jobs import settle_due
 
 log = logging.getLogger(__name__)
 
@@ -68,48 +68,6 @@ class SelfClearing(Protocol):
     simulated market operator of the demo)."""
 
     async def clear_due(self) -> object: ...
-
-
-def claim(factory: sessionmaker[Session], job: str, period: str, now: datetime) -> bool:
-    """Take the (job, period) run; False if it ran, or runs, elsewhere."""
-    with factory() as session:
-        try:
-            session.add(JobRun(job=job, period=period, status="running", started_at=now))
-            session.commit()
-            return True
-        except IntegrityError:
-            session.rollback()
-        retried: CursorResult[Any] = session.execute(  # type: ignore[assignment]
-            update(JobRun)
-            .where(JobRun.job == job, JobRun.period == period, JobRun.status == "failed")
-            .values(status="running", started_at=now, finished_at=None, detail="")
-        )
-        session.commit()
-        return retried.rowcount == 1
-
-
-def finish(
-    factory: sessionmaker[Session], job: str, period: str, now: datetime, status: str, detail: str
-) -> None:
-    with factory() as session:
-        session.execute(
-            update(JobRun)
-            .where(JobRun.job == job, JobRun.period == period)
-            .values(status=status, finished_at=now, detail=detail[:1000])
-        )
-        session.commit()
-
-
-def has_run(factory: sessionmaker[Session], job: str, period: str) -> bool:
-    with factory() as session:
-        return (
-            session.scalars(
-                select(JobRun.id).where(
-                    JobRun.job == job, JobRun.period == period, JobRun.status == "done"
-                )
-            ).first()
-            is not None
-        )
 
 
 @dataclass
@@ -147,6 +105,9 @@ class MarketDay:
         )
         if self.webhook is not None and self.http is not None:
             await deliver_due(self.factory, self.http, now, self.webhook)
+        await run_in_threadpool(
+            settle_due, self.factory, self.state.packs, now, self.state.settings
+        )
 
     async def market_instructions(self, now: datetime) -> str:
         """Answer the market operator's intraday instructions issued since the last one taken

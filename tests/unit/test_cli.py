@@ -24,6 +24,12 @@ SUBCOMMANDS = [
     ["demo"],
     ["market-sim"],
     ["backtest"],
+    ["verify"],
+    ["settle"],
+    ["scheduler"],
+    ["fleet", "generate"],
+    ["grid", "keys", "add"],
+    ["grid", "keygen"],
 ]
 
 

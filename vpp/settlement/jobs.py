@@ -13,51 +13,19 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from datetime import date, datetime, timedelta
-from typing import Any
 
-from sqlalchemy import CursorResult, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from vpp.config import Settings
 from vpp.domain.time import market_day_of
 from vpp.kit.errors import Problem
-from vpp.models import JobRun
+from vpp.kit.jobruns import claim, finish
 from vpp.ports import MarketPack
 from vpp.settlement import repository
 from vpp.settlement.service import data_complete_at, settle_day
 
 log = logging.getLogger(__name__)
 JOB = "settle_day"
-
-
-def _claim(factory: sessionmaker[Session], period: str, now: datetime) -> bool:
-    with factory() as session:
-        try:
-            session.add(JobRun(job=JOB, period=period, status="running", started_at=now))
-            session.commit()
-            return True
-        except IntegrityError:
-            session.rollback()
-        retried: CursorResult[Any] = session.execute(  # type: ignore[assignment]
-            update(JobRun)
-            .where(JobRun.job == JOB, JobRun.period == period, JobRun.status == "failed")
-            .values(status="running", started_at=now, finished_at=None, detail="")
-        )
-        session.commit()
-        return retried.rowcount == 1
-
-
-def _finish(
-    factory: sessionmaker[Session], period: str, now: datetime, status: str, detail: str
-) -> None:
-    with factory() as session:
-        session.execute(
-            update(JobRun)
-            .where(JobRun.job == JOB, JobRun.period == period)
-            .values(status=status, finished_at=now, detail=detail[:1000])
-        )
-        session.commit()
 
 
 def due_days(factory: sessionmaker[Session], now: datetime, settings: Settings) -> list[date]:
@@ -80,7 +48,7 @@ def settle_due(
     done: list[str] = []
     for day in due_days(factory, now, settings):
         period = day.isoformat()
-        if not _claim(factory, period, now):
+        if not claim(factory, JOB, period, now):
             continue
         try:
             with factory() as session:
@@ -89,13 +57,13 @@ def settle_due(
                 row = outcome.settlement
                 detail = f"version {row.version}, pool net {row.net_fen} fen"
         except Problem as problem:  # e.g. awards of products no pack settles
-            _finish(factory, period, now, "done", problem.detail)
+            finish(factory, JOB, period, now, "done", problem.detail)
             done.append(f"{period}: {problem.detail}")
             continue
         except Exception as exc:
             log.exception("settling %s failed", period)
-            _finish(factory, period, now, "failed", repr(exc))
+            finish(factory, JOB, period, now, "failed", repr(exc))
             continue
-        _finish(factory, period, now, "done", detail)
+        finish(factory, JOB, period, now, "done", detail)
         done.append(f"{period}: {detail}")
     return done
