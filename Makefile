@@ -8,7 +8,7 @@ ONLY ?=
 
 .DEFAULT_GOAL := help
 
-.PHONY: help install demo serve test test-fast lint format bench clean prod-local prod-local-stop
+.PHONY: help install demo serve test test-fast soak lint format bench clean prod-local prod-local-stop
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -32,6 +32,9 @@ test: $(STAMP) ## run every test on SQLite and on a throwaway PostgreSQL 15
 
 test-fast: $(STAMP) ## run the tests without starting PostgreSQL (its tests are skipped)
 	$(BIN)/python -m pytest -q
+
+soak: $(STAMP) ## the long runs (~30 min): 10-min soak on SQLite and PostgreSQL, long API fuzzing
+	scripts/with-postgres $(BIN)/python -m pytest -q -s -m long tests/soak tests/hostile
 
 lint: $(STAMP) ## ruff (lint and format check) and mypy
 	$(BIN)/ruff check .

@@ -4,10 +4,12 @@ Records (names are a contract, DESIGN §7):
 
 - ``bid_1_asset_p99_ms``: p99 of `build_bids` end to end (solve, pool rules, ladders) for
   one asset, over many assets drawn from the mixed fleet (quick: fewer samples).
-- ``bid_100_s``, ``bid_1000_s``, ``bid_10000_s``: `build_bids` (decomposed, workers =
-  os.cpu_count()) for that many assets, 96 intervals x 2 products (valley filling + peak
-  cutting); median of 3 runs at 100 and 1,000, one run at 10,000 (quick: 100 and 1,000,
-  one run each, no 10,000). Pool caps bind in part of each product's window.
+- ``bid_100_s``, ``bid_1000_s``, ``bid_10000_s``: `build_bids` (decomposed, its per-asset
+  LPs fanned out over a local Dask cluster of one worker per CPU, as ``VPP_COMPUTE=local``
+  runs the service; the cluster's start-up is not timed) for that many assets, 96
+  intervals x 2 products (valley filling + peak cutting); median of 3 runs at 100 and
+  1,000, one run at 10,000 (quick: 100 and 1,000, one run each, no 10,000). Pool caps
+  bind in part of each product's window.
 - ``bid_1000_no_price_rounds_s`` (information): ``bid_1000_s`` with ``price_rounds=0``,
   what the Dantzig-Wolfe price rounds cost in time (their gain is in the objective).
 - ``bid_1000_uncapped_s`` (information): the same 1,000 assets when market demand never
@@ -50,6 +52,7 @@ from vpp.domain import (
 from vpp.domain.market import OfferLimits, Pricing
 from vpp.domain.units import FloatArray
 from vpp.forecast.flexibility import deviation_bounds, pv_curtailment_bounds
+from vpp.kit.compute import open_compute
 from vpp.optimize.bidding import (
     PRICE_ROUNDS,
     BidInputs,
@@ -59,6 +62,7 @@ from vpp.optimize.bidding import (
     build_bids,
     decomposition_gap,
 )
+from vpp.optimize.blocks import BlockMap
 from vpp.optimize.fleet import Fleet
 from vpp.optimize.master import contested_columns
 from vpp.optimize.problem import SolverOptions
@@ -255,11 +259,11 @@ def _timed(
     inputs: BidInputs,
     options: SolverOptions,
     method: Method = "decomposed",
-    workers: int | None = None,
+    blocks: BlockMap | None = None,
     price_rounds: int = PRICE_ROUNDS,
 ) -> tuple[float, BidPlan]:
     started = time.perf_counter()
-    plan = build_bids(inputs, options, method=method, workers=workers, price_rounds=price_rounds)
+    plan = build_bids(inputs, options, method=method, blocks=blocks, price_rounds=price_rounds)
     return time.perf_counter() - started, plan
 
 
@@ -283,37 +287,15 @@ def _check_plan(plan: BidPlan, inputs: BidInputs) -> None:
         )
 
 
-def run(ctx: Context) -> list[Result]:
-    """Run the bid benchmarks (module docstring)."""
-    options = SolverOptions(time_limit_s=60.0)
+def _fleet_sizes(ctx: Context, options: SolverOptions, blocks: BlockMap) -> list[Result]:
+    """``bid_<n>_s`` and the 1,000-asset variants, fanned out over ``blocks``."""
     results: list[Result] = []
-
-    samples = ctx.size(300, 40)
-    pool, pool_risk = synthetic_fleet(samples, seed=7)
-    _timed(bid_inputs(pool.take([0]), pool_risk[[0]], pool_rules=False), options, workers=1)
-    single: list[float] = []
-    for i in range(samples):
-        inputs = bid_inputs(pool.take([i]), pool_risk[[i]], seed=i, pool_rules=False)
-        seconds, _ = _timed(inputs, options, workers=1)
-        single.append(seconds * 1000.0)
-    results.append(
-        Result(
-            "bid_1_asset_p99_ms",
-            percentile(sorted(single), 99),
-            "ms",
-            15.0,
-            "<=",
-            f"{samples} single-asset build_bids (10 kW step, no pool minimum), "
-            f"median {statistics.median(single):.1f} ms",
-        )
-    )
-
     sizes = (100, 1000) if ctx.quick else (100, 1000, 10_000)
     for n in sizes:
         fleet, risk = synthetic_fleet(n, seed=n)
         inputs = bid_inputs(fleet, risk, seed=n)
         repeats = 1 if ctx.quick or n >= 10_000 else 3
-        runs = [_timed(inputs, options) for _ in range(repeats)]
+        runs = [_timed(inputs, options, blocks=blocks) for _ in range(repeats)]
         seconds = statistics.median(r[0] for r in runs)
         plan = runs[-1][1]
         _check_plan(plan, inputs)
@@ -332,7 +314,7 @@ def run(ctx: Context) -> list[Result]:
 
     fleet, risk = synthetic_fleet(1000, seed=1000)
     capped = bid_inputs(fleet, risk, seed=1000)
-    seconds, plan = _timed(capped, options, price_rounds=0)
+    seconds, plan = _timed(capped, options, blocks=blocks, price_rounds=0)
     _check_plan(plan, capped)
     results.append(
         Result(
@@ -347,7 +329,7 @@ def run(ctx: Context) -> list[Result]:
     )
 
     uncapped = bid_inputs(fleet, risk, seed=1000, demand_kw_per_asset=1e6)
-    seconds, plan = _timed(uncapped, options)
+    seconds, plan = _timed(uncapped, options, blocks=blocks)
     check(plan.rounds == 0, "uncapped run needed re-solve rounds")
     results.append(
         Result(
@@ -359,6 +341,40 @@ def run(ctx: Context) -> list[Result]:
             f"1000 assets, demand never binding, objective {plan.objective_cny:,.0f} CNY",
         )
     )
+
+    return results
+
+
+def run(ctx: Context) -> list[Result]:
+    """Run the bid benchmarks (module docstring)."""
+    options = SolverOptions(time_limit_s=60.0)
+    results: list[Result] = []
+
+    samples = ctx.size(300, 40)
+    pool, pool_risk = synthetic_fleet(samples, seed=7)
+    _timed(bid_inputs(pool.take([0]), pool_risk[[0]], pool_rules=False), options)
+    single: list[float] = []
+    for i in range(samples):
+        inputs = bid_inputs(pool.take([i]), pool_risk[[i]], seed=i, pool_rules=False)
+        seconds, _ = _timed(inputs, options)
+        single.append(seconds * 1000.0)
+    results.append(
+        Result(
+            "bid_1_asset_p99_ms",
+            percentile(sorted(single), 99),
+            "ms",
+            15.0,
+            "<=",
+            f"{samples} single-asset build_bids (10 kW step, no pool minimum), "
+            f"median {statistics.median(single):.1f} ms",
+        )
+    )
+
+    compute = open_compute("local")
+    try:
+        results.extend(_fleet_sizes(ctx, options, compute.blocks))
+    finally:
+        compute.close()
 
     n_gap = ctx.size(300, 60)
     fleet, risk = synthetic_fleet(n_gap, seed=11)

@@ -823,7 +823,7 @@ def perfect_info_plan(
         for p in demand_kw
     )
     inputs = BidInputs(fleet, products, TimeOfUseTariff().price_cny_per_mwh())
-    plan = build_bids(inputs, ORACLE_OPTIONS, workers=1)
+    plan = build_bids(inputs, ORACLE_OPTIONS)
     bids = {}
     for k, product in enumerate(products):
         quantity = rule_abiding(plan.pool_offer_kw[k], product.limits)

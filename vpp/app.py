@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -34,15 +35,19 @@ from vpp.grid.api import router as grid_router
 from vpp.grid.links import run_links
 from vpp.grid.webhook import WebhookTarget
 from vpp.kit.auth import KeyCache, RateLimiter
+from vpp.kit.compute import installed, open_compute
 from vpp.kit.db import create_db_engine, for_writing, make_sessionmaker
 from vpp.kit.errors import Problem, install_error_handlers, problem_response
 from vpp.kit.idempotency import Replay, replay_response
+from vpp.kit.jobruns import release_running
 from vpp.kit.leadership import AlwaysLeader, Leadership, elect
 from vpp.kit.metrics import Metrics, MetricsMiddleware
 from vpp.ports import AcceleratedClock, Clock, MarketClient, SystemClock
 from vpp.scheduler import MarketDay, start_scheduler
 from vpp.settlement.api import router as settlement_router
 from vpp.telemetry.api import router as telemetry_router
+
+log = logging.getLogger(__name__)
 
 DESCRIPTION = """\
 A virtual power plant for zero-carbon industrial parks. Enterprises enroll sites and
@@ -138,9 +143,18 @@ class LeaderMarketDay(MarketDay):
     (``vpp.kit.leadership``)."""
 
     leadership: Leadership = field(default_factory=AlwaysLeader, kw_only=True)
+    leading: bool = field(default=False, init=False)
 
     async def tick(self) -> None:
-        if await run_in_threadpool(self.leadership.check):
+        leading = await run_in_threadpool(self.leadership.check)
+        if leading and not self.leading:  # taking over: the runs a dead leader left open
+            released = await run_in_threadpool(
+                release_running, self.factory, self.state.clock.now()
+            )
+            if released:
+                log.warning("released %d job run(s) left running by the previous leader", released)
+        self.leading = leading
+        if leading:
             await super().tick()
 
 
@@ -181,6 +195,20 @@ async def run_scheduler(app: FastAPI) -> AsyncIterator[None]:
 
 
 @asynccontextmanager
+async def run_compute(app: FastAPI) -> AsyncIterator[None]:
+    """Open the distributed engine of ``VPP_COMPUTE`` (``vpp.kit.compute``) for the app's
+    lifetime as ``app.state.compute``, the default fan-out of bidding and forecasting."""
+    settings: Settings = app.state.settings
+    compute = await run_in_threadpool(open_compute, settings.compute)
+    app.state.compute = compute
+    try:
+        with installed(compute.blocks):
+            yield
+    finally:
+        await run_in_threadpool(compute.close)
+
+
+@asynccontextmanager
 async def closing_market(app: FastAPI) -> AsyncIterator[None]:
     """Close the market client's connections (if it holds any) when the app stops."""
     try:
@@ -206,7 +234,13 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if session_factory is not None:
-            async with closing_market(app), run_dispatch(app), run_scheduler(app), run_links(app):
+            async with (
+                closing_market(app),
+                run_compute(app),
+                run_dispatch(app),
+                run_scheduler(app),
+                run_links(app),
+            ):
                 yield
             return
         tune_garbage_collector()
@@ -214,7 +248,13 @@ def create_app(
         app.state.sessionmaker = make_sessionmaker(engine)
         app.state.write_sessionmaker = make_sessionmaker(for_writing(engine))
         try:
-            async with closing_market(app), run_dispatch(app), run_scheduler(app), run_links(app):
+            async with (
+                closing_market(app),
+                run_compute(app),
+                run_dispatch(app),
+                run_scheduler(app),
+                run_links(app),
+            ):
                 yield
         finally:
             engine.dispose()

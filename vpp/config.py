@@ -19,6 +19,13 @@ class Settings(BaseSettings):
     database_url: str = DEFAULT_DATABASE_URL
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
+    compute: str | None = Field(
+        default=None,
+        pattern=r"^(|local(:[1-9][0-9]{0,2})?|(tcp|tls|ucx|inproc)://\S+)$",
+        description="Where bid optimisation and forecasting fan out (`vpp.kit.compute`): "
+        "unset = in this process, `local:N` = a Dask cluster of N worker processes here, "
+        "`tcp://scheduler:8786` = the workers of that Dask scheduler.",
+    )
 
     telemetry_max_batch: int = Field(
         default=10_000, ge=1, description="Most readings one POST /v1/telemetry may carry."

@@ -299,9 +299,14 @@ def _history(asset: Asset, days: int) -> list[Any]:
 
 
 def ensure_staff_keys(session: Session) -> dict[str, str]:
-    """Fresh operator, admin and first-enterprise keys for this demo run (shown once)."""
+    """Fresh operator, admin, grid-company and first-enterprise keys for this demo run
+    (shown once)."""
     tokens: dict[str, str] = {}
-    for name, kind in (("Park Aggregator Operations", "operator"), ("Park Administrator", "admin")):
+    for name, kind in (
+        ("Park Aggregator Operations", "operator"),
+        ("Park Administrator", "admin"),
+        ("Gansu Grid Dispatch", "grid"),
+    ):
         account = session.execute(select(Account).where(Account.name == name)).scalar_one_or_none()
         if account is None:
             account = accounts.create_account(session, name, kind, actor=None)
@@ -341,6 +346,7 @@ def run(host: str = "127.0.0.1", port: int = 8000, reset: bool = False) -> int:
         f"  API and docs   http://{host}:{port}/docs\n"
         f"  operator key   {tokens['operator']}\n"
         f"  admin key      {tokens['admin']}\n"
+        f"  grid key       {tokens['grid']}  (signing keys for instructions: vpp grid keygen)\n"
         f"  enterprise key {tokens['enterprise']}  ({PARK[0].name})\n"
         f"  try: curl -H 'Authorization: Bearer {tokens['operator']}' "
         f"http://{host}:{port}/v1/pool/summary\n",

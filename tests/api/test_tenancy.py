@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -13,7 +14,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import update
 from sqlalchemy.orm import Session, sessionmaker
 
-from tests.conftest import SITE, Caller, create_battery, create_site
+from tests.conftest import SITE, Caller, create_battery, create_site, make_settings
+from vpp.app import create_app
 from vpp.models import ApiKey, BidAllocation, BidRow
 from vpp.models.base import utcnow
 
@@ -34,10 +36,21 @@ class Route:
 
 
 ENT, OPS, ADM = frozenset({"enterprise"}), frozenset({"operator"}), frozenset({"admin"})
+GRID = frozenset({"grid"})
 EO = frozenset({"enterprise", "operator"})
 OG = frozenset({"operator", "grid"})
+EOG = frozenset({"enterprise", "operator", "grid"})
 ALL = frozenset({"enterprise", "operator", "grid", "admin"})
 DAY = {"day": "2026-11-26"}
+MONTH = {"month": "2026-11"}
+INSTRUCTION = {
+    "instruction_id": "ins-tenancy",
+    "product": "peak_shaving.peak_cut",
+    "day": "2026-11-26",
+    "intervals": [90],
+    "target_kw": [10.0],
+    "issued_at": "2026-11-26T10:00:00+08:00",
+}
 
 ROUTES = [
     Route("GET", "/v1/sites", EO),
@@ -84,10 +97,90 @@ ROUTES = [
     Route("GET", "/v1/awards", OG, params=DAY),
     Route("GET", "/v1/participation", EO, params=DAY),
     Route("GET", "/v1/dispatch/plan", EO, params=DAY),
+    Route("GET", "/v1/dispatch/tracking", EO, params=DAY),
     Route("POST", "/v1/accounts", ADM, lambda o: {"name": "New Co", "kind": "enterprise"}),
     Route("POST", "/v1/keys", ADM, lambda o: {"account_id": o["account"]}),
     Route("DELETE", "/v1/keys/{key}", ADM),
+    # grid interface
+    Route("POST", "/v1/grid/instructions", GRID, lambda o: INSTRUCTION),
+    Route("GET", "/v1/grid/instructions", OG),
+    Route("GET", "/v1/grid/instructions/{instruction}", OG),
+    Route("GET", "/v1/grid/schedules", OG, params=DAY),
+    Route("POST", "/v1/grid/keys", ADM, lambda o: {"account_id": o["account"], "public_key": ""}),
+    Route("GET", "/v1/grid/keys", ADM),
+    Route("DELETE", "/v1/grid/keys/{grid_key}", ADM),
+    # green power and carbon
+    Route("POST", "/v1/meters/readings", ENT, lambda o: {"readings": []}),
+    Route("POST", "/v1/green/contracts", OPS, lambda o: {}),
+    Route("GET", "/v1/green/certificates", EO),
+    Route("POST", "/v1/green/claims", OPS, lambda o: {}),
+    Route("GET", "/v1/green/report", EO, params=MONTH),
+    Route("GET", "/v1/green/report.csv", EO, params=MONTH),
+    Route("GET", "/v1/green/footprint.csv", EO, params=MONTH),
+    # settlement
+    Route("GET", "/v1/settlements", EOG, params=DAY),
+    Route("POST", "/v1/settlements", OPS, lambda o: DAY),
+    Route("GET", "/v1/settlements/{settlement}", EOG),
+    Route("GET", "/v1/settlements/{settlement}/statement.csv", EOG),
+    Route("GET", "/v1/settlements/{settlement}/statement.html", EOG),
+    Route("GET", "/v1/evidence/{day}", EOG),
+    Route("GET", "/v1/agreements", EO),
+    Route("PUT", "/v1/agreements/{account}", OPS, lambda o: {"ratio": "0.1"}),
 ]
+UNAUTHENTICATED = {("GET", "/healthz"), ("GET", "/readyz")}
+"""The only routes of the API (its OpenAPI document) that take no key (DESIGN section 4b)."""
+
+ISOLATION_TESTS = {
+    "GET /v1/sites": "tests.api.test_tenancy::test_foreign_lists_are_empty",
+    "GET /v1/assets": "tests.api.test_tenancy::test_foreign_lists_are_empty",
+    "GET /v1/commands": "tests.api.test_tenancy::test_foreign_lists_are_empty",
+    "GET /v1/participation": "tests.api.test_tenancy::test_foreign_lists_are_empty",
+    # "": the route serves nobody's own data: the caller's own account, the market rule
+    # packs, and the pool's awards and schedule, which the grid company reads whole.
+    "GET /v1/me": "",
+    "GET /v1/markets": "",
+    "GET /v1/awards": "",
+    "GET /v1/grid/schedules": "",
+    "POST /v1/sites": "tests.api.test_writes::test_owner_always_comes_from_the_key",
+    "GET /v1/dispatch/plan": (
+        "tests.bidding.test_bids_api"
+        "::test_a_whole_day_is_awarded_by_the_scheduler_and_shared_among_assets"
+    ),
+    "GET /v1/dispatch/tracking": (
+        "tests.dispatch.test_tracking_api::test_each_enterprise_sees_only_its_own_contribution"
+    ),
+    "POST /v1/meters/readings": (
+        "tests.green.test_api::test_readings_of_another_enterprises_site_are_refused"
+    ),
+    "GET /v1/green/certificates": "tests.green.test_api::test_enterprises_see_only_their_own",
+    "GET /v1/green/report": "tests.green.test_api::test_enterprises_see_only_their_own",
+    "GET /v1/green/report.csv": "tests.green.test_api::test_enterprises_see_only_their_own",
+    "GET /v1/green/footprint.csv": "tests.green.test_api::test_enterprises_see_only_their_own",
+    "GET /v1/settlements": (
+        "tests.settlement.test_api::test_each_caller_reads_its_own_lines_and_the_grid_the_pool"
+    ),
+    "GET /v1/settlements/{settlement}": (
+        "tests.settlement.test_api::test_each_caller_reads_its_own_lines_and_the_grid_the_pool"
+    ),
+    "GET /v1/settlements/{settlement}/statement.csv": (
+        "tests.settlement.test_api::test_statements_of_another_enterprise_are_not_found"
+    ),
+    "GET /v1/settlements/{settlement}/statement.html": (
+        "tests.settlement.test_api::test_statements_of_another_enterprise_are_not_found"
+    ),
+    "GET /v1/evidence/{day}": (
+        "tests.settlement.test_api::test_evidence_excerpts_verify_and_hide_other_parties"
+    ),
+    "GET /v1/agreements": "tests.settlement.test_api::test_agreements_by_role",
+    "GET /v1/grid/instructions": (
+        "tests.grid.test_grid_reads_api::test_a_grid_account_reads_its_own_instructions_only"
+    ),
+    "GET /v1/grid/instructions/{instruction}": (
+        "tests.grid.test_grid_reads_api::test_a_grid_account_reads_its_own_instructions_only"
+    ),
+}
+"""Where tenant isolation is proven for the enterprise and grid routes that
+`test_foreign_objects_are_not_found` below does not drive: "module::test"."""
 OBJECT_ROUTES = [
     r
     for r in ROUTES
@@ -149,6 +242,10 @@ def objects(
         "command": command.json()["id"],
         "account": str(enterprise.account_id),
         "key": str(enterprise.key_id),
+        "instruction": "ins-unknown",
+        "grid_key": str(uuid.uuid4()),
+        "settlement": str(uuid.uuid4()),
+        "day": "2026-11-26",
     }
 
 
@@ -255,3 +352,57 @@ def test_a_key_cannot_be_used_by_its_revoker_afterwards_even_when_cached(
     assert client.get("/v1/assets", headers=enterprise.headers).status_code == 200
     assert client.delete(f"/v1/keys/{enterprise.key_id}", headers=admin.headers).status_code == 200
     assert client.get("/v1/assets", headers=enterprise.headers).status_code == 401
+
+
+def _openapi_routes() -> set[tuple[str, str]]:
+    document = create_app(make_settings()).openapi()
+    return {
+        (method.upper(), path)
+        for path, operations in document["paths"].items()
+        for method in operations
+    }
+
+
+def _template(path: str) -> str:
+    """A table path with the OpenAPI document's parameter names (``{site}`` ->
+    ``{site_id}``...), for comparing the two."""
+    names = {
+        "{site}": "{site_id}",
+        "{asset}": "{asset_id}",
+        "{command}": "{command_id}",
+        "{bid}": "{bid_id}",
+        "{key}": "{key_id}",
+        "{grid_key}": "{key_id}",
+        "{instruction}": "{instruction_id}",
+        "{settlement}": "{settlement_id}",
+        "{account}": "{account_id}",
+    }
+    for short, full in names.items():
+        path = path.replace(short, full)
+    return path
+
+
+def test_every_route_of_the_api_is_in_the_table() -> None:
+    """A new route cannot ship without its role and authentication checks above."""
+    listed = {(r.method, _template(r.path)) for r in ROUTES}
+    assert len(listed) == len(ROUTES), "a route is listed twice"
+    assert _openapi_routes() - UNAUTHENTICATED == listed
+
+
+def test_every_tenant_route_has_a_test_proving_isolation() -> None:
+    """Each route an enterprise or the grid calls is driven by the foreign-object test
+    above or names the test that proves it shows no other tenant's data."""
+    driven = {str(r) for r in OBJECT_ROUTES}
+    for route in ROUTES:
+        name = str(route)
+        if not route.roles & {"enterprise", "grid"} or name in driven:
+            continue
+        if route.method != "GET" and "enterprise" not in route.roles:
+            continue  # the grid's writes act on the pool, not on an enterprise's data
+        assert name in ISOLATION_TESTS, f"{name}: no test proves tenant isolation"
+    for name, where in ISOLATION_TESTS.items():
+        if not where:
+            continue
+        module_name, _, test = where.partition("::")
+        module = importlib.import_module(module_name)
+        assert not test or callable(getattr(module, test, None)), f"{name}: {where} is gone"

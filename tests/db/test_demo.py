@@ -32,6 +32,6 @@ def test_park_seeds_once_with_history(session: Session) -> None:
 
     assert seed_park(session) == enterprises
     tokens = ensure_staff_keys(session)
-    assert set(tokens) == {"operator", "admin", "enterprise"}
+    assert set(tokens) == {"operator", "admin", "grid", "enterprise"}
     kinds = session.execute(select(Account.kind, func.count()).group_by(Account.kind)).all()
-    assert dict(kinds) == {"enterprise": len(PARK), "operator": 1, "admin": 1}
+    assert dict(kinds) == {"enterprise": len(PARK), "operator": 1, "admin": 1, "grid": 1}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -286,8 +287,10 @@ class Vtn:
     reports: asyncio.Queue[list[tuple[datetime, float]]]
 
 
-@pytest.fixture
-async def vtn() -> AsyncIterator[Vtn]:
+@asynccontextmanager
+async def serve_vtn() -> AsyncIterator[Vtn]:
+    """An openleadr VTN on a free loopback port that registers one VEN (``ven-1``) and
+    asks for its TELEMETRY_USAGE report every second; received reports go to ``reports``."""
     reports: asyncio.Queue[list[tuple[datetime, float]]] = asyncio.Queue()
     server = OpenADRServer(
         vtn_id="TEST_VTN", http_host="127.0.0.1", http_port=0, show_fingerprint=False
@@ -316,6 +319,12 @@ async def vtn() -> AsyncIterator[Vtn]:
         yield Vtn(server, f"http://127.0.0.1:{port}/OpenADR2/Simple/2.0b", reports)
     finally:
         await server.stop()
+
+
+@pytest.fixture
+async def vtn() -> AsyncIterator[Vtn]:
+    async with serve_vtn() as served:
+        yield served
 
 
 def next_quarter(after: datetime) -> datetime:

@@ -21,7 +21,7 @@ def test_synthetic_fleet_mixes_every_kind() -> None:
 def test_small_bench_instance_bids_profitably() -> None:
     fleet, risk = synthetic_fleet(12, seed=4)
     inputs = bid_inputs(fleet, risk, seed=4)
-    plan = build_bids(inputs, workers=1)
+    plan = build_bids(inputs)
     assert plan.objective_cny > 0
     assert (plan.pool_offer_kw <= inputs.pool_caps_kw + 1e-3).all()
     assert np.isfinite(plan.firm_kw).all()

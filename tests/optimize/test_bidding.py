@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -21,6 +22,7 @@ from vpp.optimize.bidding import (
     plan_value,
     reservation_prices,
 )
+from vpp.optimize.blocks import worker_of
 from vpp.optimize.fleet import Fleet
 from vpp.optimize.pool import short_runs
 
@@ -50,7 +52,7 @@ def test_one_battery_hand_computed(energy_price: float, profit: float) -> None:
     inputs = BidInputs(battery_fleet(), two_products(4), np.full(4, energy_price))
     methods: tuple[Method, ...] = ("decomposed", "monolithic")
     for method in methods:
-        plan = build_bids(inputs, method=method, workers=1)
+        plan = build_bids(inputs, method=method)
         assert plan.objective_cny == pytest.approx(profit)
         assert plan.firm_kw == pytest.approx(np.full((1, 4), 10.0))
         assert plan.offer_kw[0, 0] == pytest.approx(np.zeros(4), abs=1e-7)
@@ -59,7 +61,7 @@ def test_one_battery_hand_computed(energy_price: float, profit: float) -> None:
 
 def test_activation_cost_above_price_offers_nothing() -> None:
     inputs = BidInputs(battery_fleet(activation=300.0), two_products(4), np.zeros(4))
-    plan = build_bids(inputs, workers=1)
+    plan = build_bids(inputs)
     assert plan.offer_kw == pytest.approx(np.zeros((1, 2, 4)), abs=1e-7)
     assert plan.objective_cny == pytest.approx(0.0, abs=1e-9)
     assert all(not offer.steps for ladder in plan.ladders for offer in ladder.offers)
@@ -73,7 +75,7 @@ def test_energy_limits_the_offer_over_the_day() -> None:
     """
     fleet = battery_fleet(horizon=8, e_max_kwh=10.0, e_initial_kwh=10.0)
     cut = ProductInput("peak_cut", limits(DOWN, 8), np.full(8, 200.0))
-    plan = build_bids(BidInputs(fleet, (cut,), np.zeros(8)), workers=1)
+    plan = build_bids(BidInputs(fleet, (cut,), np.zeros(8)))
     assert plan.objective_cny == pytest.approx(2.0)
     assert plan.offer_kw.sum() * 0.25 == pytest.approx(10.0)
     assert not (plan.offer_kw[0, 0] >= 10.0 - 1e-6).all()
@@ -98,7 +100,7 @@ def test_decomposed_equals_monolithic_without_pool_coupling(seed: int) -> None:
     energy = np.random.default_rng(seed).uniform(100, 700, horizon)
     inputs = BidInputs(fleet, random_products(horizon, seed), energy, reserve_margin=0.1)
     mono = build_bids(inputs, method="monolithic")
-    dec = build_bids(inputs, workers=1)
+    dec = build_bids(inputs)
     assert dec.objective_cny == pytest.approx(mono.objective_cny, rel=1e-7, abs=1e-7)
     assert decomposition_gap(mono, dec) == pytest.approx(0.0, abs=1e-7)
 
@@ -121,7 +123,7 @@ def test_pool_rules_and_caps_decomposed_close_to_monolithic(seed: int, price_sam
     )
     inputs = BidInputs(fleet, products, energy)
     mono = build_bids(inputs, method="monolithic")
-    dec = build_bids(inputs, workers=1, price_sample=price_sample)
+    dec = build_bids(inputs, price_sample=price_sample)
     assert decomposition_gap(mono, dec) <= GAP_WITH_RULES
     for plan in (mono, dec):
         _assert_pool_rules(plan.pool_offer_kw, inputs)
@@ -166,7 +168,7 @@ def test_ladders_obey_steps_floor_cap_and_order() -> None:
         ),
     )  # fmt: skip
     inputs = BidInputs(fleet, products, np.full(horizon, 50.0), risk_cost_cny_per_mwh=risk)
-    plan = build_bids(inputs, workers=1)
+    plan = build_bids(inputs)
     reservation = reservation_prices(inputs)
     for k, (ladder, product) in enumerate(zip(plan.ladders, products, strict=True)):
         rules = product.limits
@@ -213,14 +215,41 @@ def test_pay_as_bid_shades_toward_the_expected_price() -> None:
     assert shaded.ladders[0].offers[0].steps[0].price_cny_per_mwh == pytest.approx(300.0)
 
 
-def test_workers_split_gives_the_same_plan(monkeypatch: pytest.MonkeyPatch) -> None:
+class TwoWorkers:
+    """A `BlockMap` of two pretend workers, run here, that records the blocks it gets."""
+
+    def __init__(self) -> None:
+        self.sizes: list[list[int]] = []
+
+    @property
+    def workers(self) -> int:
+        return 2
+
+    def map(self, task: Callable[[Any], Any], blocks: Sequence[Any]) -> list[Any]:
+        self.sizes.append([0 if b is None else b[0].n_assets for b in blocks])
+        return [task(b) for b in blocks]
+
+
+def test_blocks_split_gives_the_same_plan(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("vpp.optimize.blocks.PARALLEL_MIN_ASSETS", 2)
     horizon = 8
     fleet = mixed_fleet(6, horizon, 3)
     inputs = BidInputs(fleet, random_products(horizon, 3), np.full(horizon, 300.0))
-    serial = build_bids(inputs, workers=1)
-    parallel = build_bids(inputs, workers=2)
-    assert parallel.objective_cny == pytest.approx(serial.objective_cny, rel=1e-9)
+    serial = build_bids(inputs)
+    fan = TwoWorkers()
+    split = build_bids(inputs, blocks=fan)
+    assert fan.sizes and all(len(sizes) == 2 for sizes in fan.sizes)
+    assert split.objective_cny == pytest.approx(serial.objective_cny, rel=1e-9)
+    np.testing.assert_allclose(split.offer_kw, serial.offer_kw, atol=1e-6)
+
+
+def test_an_asset_keeps_its_worker() -> None:
+    ids = ("a", "b", "c", "d", "e")
+    first = dict(zip(ids, worker_of(ids, np.arange(5), 2).tolist(), strict=True))
+    shuffled = ("c", "a", "e", "b", "d")
+    again = worker_of(shuffled, np.arange(5), 2).tolist()
+    assert again == [first[i] for i in shuffled]  # by id, whatever the fleet's order
+    assert set(first.values()) <= {0, 1}
 
 
 def test_inputs_are_validated() -> None:

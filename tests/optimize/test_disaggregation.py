@@ -75,7 +75,7 @@ def test_any_award_within_the_bid_is_deliverable(seed: int) -> None:
     inputs = BidInputs(
         fleet, random_products(horizon, seed), rng.uniform(100, 600, horizon), reserve_margin=0.1
     )
-    bid = build_bids(inputs, workers=1)
+    bid = build_bids(inputs)
     award = bid.pool_offer_kw * rng.uniform(0, 1, bid.pool_offer_kw.shape)
     plan = plan_setpoints(
         fleet,

@@ -42,7 +42,7 @@ def test_price_rounds_converge_to_the_monolithic_lp(
     monkeypatch.setattr(bidding, "PRICE_ROUND_SHARE", 1.0)
     inputs = _capped_inputs(seed)
     mono = build_bids(inputs, method="monolithic")
-    dec = build_bids(inputs, workers=1, price_sample=4, price_rounds=60)
+    dec = build_bids(inputs, price_sample=4, price_rounds=60)
     assert abs(decomposition_gap(mono, dec)) <= CONVERGED_GAP
     assert (dec.pool_offer_kw <= inputs.pool_caps_kw + 1e-6).all()
 
@@ -51,8 +51,8 @@ def test_price_rounds_converge_to_the_monolithic_lp(
 def test_price_rounds_improve_on_proportional_sharing(seed: int) -> None:
     inputs = _capped_inputs(seed, n=30)
     mono = build_bids(inputs, method="monolithic")
-    shared = build_bids(inputs, workers=1, price_sample=6, price_rounds=0)
-    priced = build_bids(inputs, workers=1, price_sample=6)
+    shared = build_bids(inputs, price_sample=6, price_rounds=0)
+    priced = build_bids(inputs, price_sample=6)
     assert priced.objective_cny >= shared.objective_cny - 1e-9
     assert decomposition_gap(mono, priced) <= 0.01
     assert priced.rounds >= 1
@@ -69,7 +69,7 @@ def test_the_master_splits_a_contested_interval_exactly() -> None:
         np.full(horizon, 400.0),
         np.array([15.0, math.inf]),
     )
-    plan = build_bids(BidInputs(fleet, (cut,), np.zeros(horizon)), workers=1, price_sample=0)
+    plan = build_bids(BidInputs(fleet, (cut,), np.zeros(horizon)), price_sample=0)
     assert plan.pool_offer_kw[0, 0] == pytest.approx(15.0, abs=1e-6)
     assert plan.pool_offer_kw[0, 1] == pytest.approx(40.0, abs=1e-6)
     # 15 kW x 0.25 h at 400 + 40 kW x 0.25 h at 400 CNY/MWh

@@ -68,7 +68,7 @@ def test_any_accepted_share_respects_every_limit(
             ProductInput("up2", limits(Direction.UP, HORIZON), rng.uniform(0, 800, HORIZON))
         )
     inputs = BidInputs(fleet, tuple(products), rng.uniform(0, 500, HORIZON), reserve_margin=margin)
-    plan = build_bids(inputs, workers=1)
+    plan = build_bids(inputs)
     ok = np.array([s == SolveStatus.OPTIMAL for s in plan.asset_status])
     reserved = fleet.with_reserve(margin)
     sign = inputs.direction_signs.astype(np.float64)

@@ -5,15 +5,19 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from types import SimpleNamespace
 
 import psycopg
 import pytest
 from fastapi.testclient import TestClient
 from prometheus_client import CollectorRegistry
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from tests.conftest import create_pg_database, make_settings, postgres_url
 from vpp.app import LeaderMarketDay, create_app
+from vpp.kit.jobruns import claim
 from vpp.kit.leadership import (
     LOCK_NAME,
     AdvisoryLockLeadership,
@@ -22,6 +26,8 @@ from vpp.kit.leadership import (
     libpq_conninfo,
     lock_key,
 )
+from vpp.models import JobRun
+from vpp.ports import ManualClock
 from vpp.scheduler import MarketDay
 
 DEADLINE_S = 10.0
@@ -102,25 +108,38 @@ class _Stub:
 
 
 @pytest.mark.anyio
-async def test_only_the_leader_runs_the_market_day_tick(
-    monkeypatch: pytest.MonkeyPatch,
+async def test_only_the_leader_runs_the_market_day_tick_and_a_new_leader_releases_open_runs(
+    monkeypatch: pytest.MonkeyPatch, session_factory: sessionmaker[Session]
 ) -> None:
     ticks: list[str] = []
 
     async def tick(self: MarketDay) -> None:
         ticks.append("tick")
 
+    def run_states() -> dict[str, str]:
+        with session_factory() as session:
+            rows = session.execute(select(JobRun.period, JobRun.status)).all()
+            return {period: status for period, status in rows}
+
+    now = datetime(2026, 3, 10, 2, 0, tzinfo=UTC)
+    # A leader died while planning 2026-03-10: its run stays "running" and blocks the day.
+    assert claim(session_factory, "plan_dispatch", "2026-03-10", now)
     monkeypatch.setattr(MarketDay, "tick", tick)
     stub = _Stub(leading=False)
-    factory: sessionmaker[Session] = sessionmaker()
-    day = LeaderMarketDay(object(), factory, leadership=stub)  # type: ignore[arg-type]
+    state = SimpleNamespace(clock=ManualClock(now))
+    day = LeaderMarketDay(state, session_factory, leadership=stub)
     await day.tick()
     await day.tick()
     assert ticks == []
+    assert run_states() == {"2026-03-10": "running"}  # a follower touches nothing
     stub.leading = True
     await day.tick()
     assert ticks == ["tick"]
     assert stub.checks == 3
+    assert run_states() == {"2026-03-10": "failed"}
+    assert claim(session_factory, "plan_dispatch", "2026-03-10", now)  # the day can run again
+    await day.tick()  # still leading: its own open run is left alone
+    assert run_states() == {"2026-03-10": "running"}
 
 
 def test_readyz_names_the_scheduler_role(client: TestClient) -> None:

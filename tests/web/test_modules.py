@@ -14,8 +14,10 @@ pytestmark = pytest.mark.browser
 
 RUN = """
 const done = arguments[arguments.length - 1];
-Promise.all([import("/static/chart.js"), import("/static/format.js"), import("/static/api.js")])
-  .then(([chart, format, api]) => done({ value: (EXPRESSION) }))
+Promise.all(["chart", "format", "api", "tracking", "settlements", "schedules"].map(
+    (name) => import(`/static/${name}.js`)))
+  .then(([chart, format, api, tracking, settlements, schedules]) =>
+    done({ value: (EXPRESSION) }))
   .catch((error) => done({ error: String(error) }));
 """
 
@@ -200,3 +202,127 @@ def test_interval_runs_read_as_beijing_time_ranges(js: Any) -> None:
     assert js("format.intervalRuns('2026-11-26', [95])") == ["23:45–00:00 UTC+8"]
     assert js("format.intervalRuns('2026-11-26', [23], 24)") == ["23:00–00:00 UTC+8"]
     assert js("format.intervalRuns('2026-11-26', [])") == []
+
+
+def test_the_five_percent_rule_months_and_small_numbers(js: Any) -> None:
+    # |delivered - reference| <= 5 % of the reference; nothing measured or nothing to
+    # deliver is not within.
+    assert js(
+        "[[950, 1000], [1050, 1000], [949.9, 1000], [1050.1, 1000], [null, 1000], [0, 0]]"
+        ".map(([d, r]) => format.withinBand(d, r))"
+    ) == [True, True, False, False, False, False]
+    assert js(
+        "[format.addMonths('2026-11', 2), format.addMonths('2026-01', -1),"
+        " format.monthOf('2026-03-09')]"
+    ) == ["2027-01", "2025-12", "2026-03"]
+    assert js(
+        "[format.fmtNumber(-0.0004, 1), format.fmtPct(0.8, 0), format.fmtCny('-1234.5')]"
+    ) == [
+        "0",
+        "80 %",
+        "-1,234.50 CNY",
+    ]
+
+
+def test_money_is_summed_exactly_in_fen(js: Any) -> None:
+    # 0.1 + 0.2 in floating point is 0.30000000000000004; in fen it is 30.
+    assert js("settlements.sumCny(['0.10', '0.20'])") == "0.30"
+    assert js("settlements.sumCny(['1234.56', '-0.07', '-2000'])") == "-765.51"
+    assert js("[settlements.toFen('-0.05'), settlements.fenText(-5), settlements.fenText(0)]") == [
+        -5,
+        "-0.05",
+        "0.00",
+    ]
+    rows = js(
+        """settlements.dayRows([{ id: 's', day: '2026-11-24', version: 2, settled_at: 'x',
+             pool: null,
+             lines: [{ payment_cny: '10.00', penalty_cny: '2.50', gross_cny: '7.50',
+                       aggregator_cny: '1.50', net_cny: '6.00', flagged_intervals: 1,
+                       response_kwh: 3 },
+                     { payment_cny: '0.10', penalty_cny: '0.20', gross_cny: '-0.10',
+                       aggregator_cny: '0.00', net_cny: '-0.10', flagged_intervals: 0,
+                       response_kwh: 1 }] }])"""
+    )
+    assert rows == [
+        {
+            "id": "s",
+            "day": "2026-11-24",
+            "version": 2,
+            "settled_at": "x",
+            "payment_cny": "10.10",
+            "penalty_cny": "2.70",
+            "net_cny": "7.40",
+            "aggregator_cny": "1.50",
+            "enterprises_net_cny": "5.90",
+            "flagged": 1,
+            "response_kwh": 4,
+        }
+    ]
+
+
+def test_an_enterprise_is_counted_against_its_planned_share(js: Any) -> None:
+    summary = js(
+        """(() => {
+          const t = { scope: 'enterprise', intervals: [
+            { product: 'p', interval: 72, start: '2026-11-26T10:00:00Z', awarded_kw: null,
+              target_kw: null, planned_kw: 100, delivered_kw: 96, live: false },
+            { product: 'p', interval: 73, start: '2026-11-26T10:15:00Z', awarded_kw: null,
+              target_kw: null, planned_kw: 100, delivered_kw: 90, live: false },
+            { product: 'p', interval: 74, start: '2026-11-26T10:30:00Z', awarded_kw: null,
+              target_kw: null, planned_kw: 200, delivered_kw: null, live: false }],
+            products: [{ product: 'p', direction: 'down', awarded_kwh: null, delivered_kwh: 46.5,
+              intervals_awarded: 0, intervals_within_5pct: null }] };
+          const rows = tracking.trackingRows(t, 'p');
+          return { ratios: rows.map((r) => r.ratio), within: rows.map((r) => r.within),
+                   summary: tracking.trackingSummary(t, 'p', rows) };
+        })()"""
+    )
+    assert summary["ratios"] == [0.96, 0.9, None]
+    assert summary["within"] == [True, False, False]
+    # 400 kW planned over three 15-minute intervals: 100 kWh.
+    assert summary["summary"] == {
+        "product": "p",
+        "direction": "down",
+        "reference": "planned share",
+        "intervals": 3,
+        "within": 1,
+        "unmeasured": 1,
+        "live": False,
+        "referenceKwh": 100,
+        "deliveredKwh": 46.5,
+    }
+
+
+def test_schedule_rows_and_kw_ranges(js: Any) -> None:
+    rows = js(
+        """(() => {
+          const v = (version, target) => ({ version, baseline_kw: Array(96).fill(10),
+            planned_kw: Array(96).fill(8),
+            products: [{ product: 'p', awarded_kw: Array(96).fill(2),
+                         target_kw: Array(96).fill(target), deliverable_kw: Array(96).fill(1) }] });
+          return schedules.scheduleRows('2026-11-26', { day_ahead: v(1, 2), current: v(2, 3) });
+        })()"""
+    )
+    assert len(rows) == 96
+    assert rows[95]["t"] == js("format.intervalStartMs('2026-11-26', 95)")
+    assert {k: v for k, v in rows[0].items() if k != "t"} == {
+        "interval": 0,
+        "da_baseline_kw": 10,
+        "da_planned_kw": 8,
+        "cur_baseline_kw": 10,
+        "cur_planned_kw": 8,
+        "da|p|awarded": 2,
+        "da|p|target": 2,
+        "da|p|deliverable": 1,
+        "cur|p|awarded": 2,
+        "cur|p|target": 3,
+        "cur|p|deliverable": 1,
+    }
+    assert js(
+        "[schedules.kwRange([1800, 1800]), schedules.kwRange([800, 1200.25]),"
+        " schedules.kwRange([])]"
+    ) == [
+        "1,800 kW",
+        "800–1,200.3 kW",
+        "",
+    ]

@@ -24,6 +24,7 @@ from vpp.domain.time import INTERVALS_PER_DAY
 from vpp.domain.units import Direction, FloatArray
 from vpp.kit.errors import Problem
 from vpp.optimize.bidding import BidInputs, ProductInput, build_bids, unit_values
+from vpp.optimize.blocks import BlockMap
 from vpp.optimize.fleet import Fleet
 from vpp.optimize.problem import SolverOptions
 from vpp.ports import MarketPack
@@ -142,8 +143,10 @@ def plan_bids(
     energy_price_cny_per_mwh: FloatArray | None = None,
     options: SolverOptions = SOLVER,
     risk_quantile: float = 0.1,
+    blocks: BlockMap | None = None,
 ) -> DayPlan:
-    """Firm schedules and one bid per product in ``outlooks``, co-optimised over the pool."""
+    """Firm schedules and one bid per product in ``outlooks``, co-optimised over the pool;
+    the per-asset LPs fan out over ``blocks`` (None: in this process)."""
     for product in outlooks:
         if packs[product].limits().intervals_per_day != INTERVALS_PER_DAY:
             raise Problem(
@@ -186,7 +189,7 @@ def plan_bids(
         energy_price_cny_per_mwh=energy_price,
         reserve_margin=RESERVE_BY_RISK.get(risk_quantile, 0.05),
     )
-    plan = build_bids(inputs, options)
+    plan = build_bids(inputs, options, blocks=blocks)
     value, _ = unit_values(inputs)
     detail = f"{plan.method} {plan.status.value} in {plan.solve_seconds:.2f} s"
     bids = tuple(

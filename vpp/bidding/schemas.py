@@ -9,6 +9,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from vpp.domain.time import FIRST_DAY, LAST_DAY
+
 
 class BidState(StrEnum):
     """Life cycle of a bid (DESIGN §4: draft -> approved -> submitted -> awarded)."""
@@ -63,6 +65,14 @@ class DraftRequest(BaseModel):
     def _known_quantile(cls, value: float) -> float:
         if value not in RISK_QUANTILES:
             raise ValueError(f"must be one of {', '.join(map(str, RISK_QUANTILES))}")
+        return value
+
+    @field_validator("day")
+    @classmethod
+    def _day_in_range(cls, value: date) -> date:
+        # Refused here, before the market is asked for the day's outlook.
+        if not FIRST_DAY <= value <= LAST_DAY:
+            raise ValueError(f"must be between {FIRST_DAY} and {LAST_DAY}")
         return value
 
 

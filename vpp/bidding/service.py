@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 import numpy as np
+from sqlalchemy import delete, insert, select
 from sqlalchemy.orm import Session
 
 from vpp.assets import repository as assets_repository
@@ -28,6 +29,7 @@ from vpp.bidding.schemas import (
     MarketOut,
     Participation,
 )
+from vpp.domain.assets import flexibility_of, parse_params
 from vpp.domain.market import (
     Bid,
     BidStep,
@@ -38,13 +40,15 @@ from vpp.domain.market import (
     RuleViolation,
 )
 from vpp.domain.time import market_day_of
-from vpp.domain.units import Direction
+from vpp.domain.units import Direction, FloatArray
 from vpp.forecast.flexibility import pooled_bands
-from vpp.forecasts.service import outlook_of
+from vpp.forecasts.service import outlooks_of
 from vpp.kit.audit import audit
 from vpp.kit.auth import Principal
+from vpp.kit.compute import current
 from vpp.kit.errors import Problem, not_found
-from vpp.models import AwardRow, BidRow
+from vpp.models import Asset, AwardRow, BidRow, PoolOutlookRow
+from vpp.optimize.blocks import BlockMap
 from vpp.ports import MarketPack
 
 QUANTITY_TOLERANCE_KW = 1e-6
@@ -174,14 +178,31 @@ forecasts' residuals. 1 would sum the assets' bands as they are."""
 
 
 def pool_assets(
-    session: Session, day: date, risk_quantile: float, correlation: float = ERROR_CORRELATION
+    session: Session,
+    day: date,
+    risk_quantile: float,
+    correlation: float = ERROR_CORRELATION,
+    blocks: BlockMap | None = None,
 ) -> list[PoolAsset]:
     """Every active asset with its forecast deviation bounds at the risk setting (the
-    cautious setting at the pool's P10-P90, `pooled_bands`)."""
+    cautious setting at the pool's P10-P90, `pooled_bands`). The forecasts fan out over
+    ``blocks`` (None: the process's engine, ``vpp.kit.compute``)."""
     assets = assets_repository.list_assets(session, None, None, 1_000_000)
+    return _forecast_pool(session, assets, day, risk_quantile, correlation, blocks)
+
+
+def _forecast_pool(
+    session: Session,
+    assets: Sequence[Asset],
+    day: date,
+    risk_quantile: float,
+    correlation: float,
+    blocks: BlockMap | None,
+) -> list[PoolAsset]:
+    """`pool_assets` of the given ``assets`` (their bands pooled among themselves)."""
     if not assets:
         return []
-    outlooks = [outlook_of(session, asset, day) for asset in assets]
+    outlooks = outlooks_of(session, assets, day, blocks)
     bands = [o.band(risk_quantile) for o in outlooks]
     low, high = pooled_bands(
         np.stack([o.median_kw for o in outlooks]),
@@ -206,6 +227,89 @@ def pool_assets(
     return pool
 
 
+def _blob(values: FloatArray) -> bytes:
+    return np.ascontiguousarray(values, dtype="<f8").tobytes()
+
+
+def _array(blob: bytes) -> FloatArray:
+    return np.frombuffer(blob, dtype="<f8").astype(np.float64)
+
+
+def store_pool(
+    session: Session, day: date, risk_quantile: float, pool: Sequence[PoolAsset], now: datetime
+) -> None:
+    """Keep the pool's baselines and deviation bounds (kW per interval) the day's bids are
+    built on (`PoolOutlookRow`), replacing any stored for ``day`` at any risk setting:
+    new drafts supersede the bids the old ones backed. Not committed."""
+    session.execute(delete(PoolOutlookRow).where(PoolOutlookRow.day == day))
+    if not pool:
+        return
+    session.execute(
+        insert(PoolOutlookRow),
+        [
+            {
+                "day": day,
+                "risk_quantile": risk_quantile,
+                "asset_id": a.asset_id,
+                "account_id": a.account_id,
+                "baseline_kw": _blob(a.baseline_kw),
+                "lo_kw": _blob(a.lo_kw),
+                "hi_kw": _blob(a.hi_kw),
+                "created_at": now,
+            }
+            for a in pool
+        ],
+    )
+
+
+def planning_pool(
+    session: Session,
+    day: date,
+    risk_quantile: float,
+    correlation: float = ERROR_CORRELATION,
+    blocks: BlockMap | None = None,
+) -> list[PoolAsset]:
+    """The pool as the day's bids saw it: every active asset with the baseline and bounds
+    stored when the bids were drafted at ``risk_quantile`` (`store_pool`), in
+    `pool_assets` order, so the plan splits the awards on the baselines the offers relied
+    on and the pool is forecast once per day and risk setting. Assets without a stored
+    outlook (enrolled after drafting, or no drafts yet) are forecast now, their bands
+    pooled among themselves."""
+    assets = assets_repository.list_assets(session, None, None, 1_000_000)
+    stored = {
+        row.asset_id: row
+        for row in session.scalars(
+            select(PoolOutlookRow).where(
+                PoolOutlookRow.day == day, PoolOutlookRow.risk_quantile == risk_quantile
+            )
+        )
+    }
+    missing = [a for a in assets if a.id not in stored]
+    fresh = {
+        p.asset_id: p
+        for p in _forecast_pool(session, missing, day, risk_quantile, correlation, blocks)
+    }
+    pool = []
+    for asset in assets:
+        if asset.id in fresh:
+            pool.append(fresh[asset.id])
+            continue
+        row = stored[asset.id]
+        params = parse_params(asset.kind, asset.params)
+        pool.append(
+            PoolAsset(
+                asset_id=asset.id,
+                account_id=asset.account_id,
+                params=params,
+                battery=flexibility_of(params),
+                lo_kw=_array(row.lo_kw),
+                hi_kw=_array(row.hi_kw),
+                baseline_kw=_array(row.baseline_kw),
+            )
+        )
+    return pool
+
+
 def create_drafts(
     session: Session,
     packs: Mapping[str, MarketPack],
@@ -215,8 +319,16 @@ def create_drafts(
     now: datetime,
     principal: Principal | None,
     energy_price_cny_per_mwh: np.ndarray | None = None,
+    *,
+    blocks: BlockMap | None = None,
+    assets: Sequence[PoolAsset] | None = None,
 ) -> list[BidRow]:
     """Optimise the pool's firm schedules and offers for ``day``; store one draft per product.
+
+    ``blocks``: where forecasts and the per-asset LPs fan out (None: the process's engine,
+    ``vpp.kit.compute``); ``assets``: the pool's forecasts if the caller made them
+    already (`pool_assets` at this ``risk_quantile``). The pool's forecasts are kept
+    (`store_pool`) for the day's plan (`planning_pool`).
 
     Earlier drafts and approved bids of the day are superseded (the new firm schedules
     replace the ones they relied on); once any bid of the day was submitted, drafting is
@@ -242,13 +354,17 @@ def create_drafts(
             "the day's plan is committed",
             slug="conflict",
         )
-    assets = pool_assets(session, day, risk_quantile)
+    engine = current() if blocks is None else blocks
+    if assets is None:
+        assets = pool_assets(session, day, risk_quantile, blocks=engine)
+    store_pool(session, day, risk_quantile, assets, now)
     plan = plan_bids(
         assets,
         {p: packs[p] for p in outlooks},
         outlooks,
         energy_price_cny_per_mwh=energy_price_cny_per_mwh,
         risk_quantile=risk_quantile,
+        blocks=engine,
     )
     for live in repository.live_bids_of_day(session, day):
         live.state = BidState.SUPERSEDED.value

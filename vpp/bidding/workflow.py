@@ -20,6 +20,7 @@ from vpp.bidding.registry import pack_of
 from vpp.bidding.schemas import BidState, DraftRequest
 from vpp.config import Settings
 from vpp.domain.market import Clearing, MarketOutlook
+from vpp.green.awards import record_green_awards
 from vpp.kit.auth import Principal
 from vpp.kit.errors import Problem
 from vpp.models import BidRow
@@ -112,7 +113,10 @@ async def submit(
 async def fetch_awards(
     state: MarketState, factory: sessionmaker[Session], day: date
 ) -> list[BidRow]:
-    """Fetch and store the awards of every submitted bid of ``day`` the market cleared."""
+    """Fetch and store the awards of every submitted bid of ``day`` the market cleared.
+
+    A green-power purchase's awards also become the enterprises' green contracts and
+    certificates in the same transaction (`vpp.green.awards`)."""
 
     def submitted() -> list[tuple[uuid.UUID, str]]:
         with factory() as session:
@@ -128,14 +132,21 @@ async def fetch_awards(
             continue
 
         now = state.clock.now()
-        updated.append(await run_in_threadpool(_record_clearing, factory, bid_id, cleared, now))
+        updated.append(
+            await run_in_threadpool(_record_clearing, factory, state.packs, bid_id, cleared, now)
+        )
     return updated
 
 
 def _record_clearing(
-    factory: sessionmaker[Session], bid_id: uuid.UUID, clearing: Clearing, now: datetime
+    factory: sessionmaker[Session],
+    packs: Mapping[str, MarketPack],
+    bid_id: uuid.UUID,
+    clearing: Clearing,
+    now: datetime,
 ) -> BidRow:
     with factory() as session:
         row = service.record_clearing(session, bid_id, clearing, now)
+        record_green_awards(session, packs, row, now)
         session.commit()
         return row

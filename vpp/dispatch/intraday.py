@@ -48,7 +48,7 @@ from vpp.domain.time import (
     interval_starts_utc,
 )
 from vpp.domain.units import Direction, FloatArray
-from vpp.kit.bulk import bulk_insert
+from vpp.kit.bulk import bulk_insert, sqlite_timestamp
 from vpp.kit.errors import Problem
 from vpp.models import Asset, PlannedSetpointRow, PoolTarget
 from vpp.optimize.fleet import Fleet
@@ -180,8 +180,8 @@ def _load_pool(session: Session, day: date) -> tuple[_Pool, list[Asset]]:
     """The stored plan of ``day``, or (none stored) the forecasts with no deviation; and
     the planned assets' rows."""
     active = {a.id: a for a in assets_repository.list_assets(session, None, None, 1_000_000)}
-    rows = repository.plan_rows(session, day)
-    if not rows:
+    stored = repository.plan_matrix(session, day)
+    if not stored.asset_ids:
         forecast = pool_assets(session, day, 0.1)
         assets = [active[p.asset_id] for p in forecast]
         n = len(assets)
@@ -195,16 +195,11 @@ def _load_pool(session: Session, day: date) -> tuple[_Pool, list[Asset]]:
             stored=False,
         )
         return pool, assets
-    ids = sorted({a for a, *_ in rows if a in active})
-    index = {a: i for i, a in enumerate(ids)}
-    n = len(ids)
-    baseline = np.zeros((n, INTERVALS_PER_DAY))
-    deviation = np.zeros((n, INTERVALS_PER_DAY))
-    for asset_id, t, b, d in rows:
-        if asset_id in index:
-            baseline[index[asset_id], t] = b
-            deviation[index[asset_id], t] = d
-    assets = [active[a] for a in ids]
+    keep = np.array([a in active for a in stored.asset_ids], dtype=bool)
+    assets = [active[a] for a in stored.asset_ids if a in active]
+    baseline = stored.baseline_kw[keep]
+    deviation = stored.deviation_kw[keep]
+    n = len(assets)
     params = [parse_asset_params(a.kind, a.params) for a in assets]
     batteries = [flexibility_of(p) for p in params]
     lo, hi = np.zeros((n, INTERVALS_PER_DAY)), np.zeros((n, INTERVALS_PER_DAY))
@@ -377,13 +372,19 @@ def _requeue(
     rows, cols = np.nonzero(changed)
     if rows.size == 0:
         return 0, 0
-    first_start = starts[int(cols.min())]
-    index = pool.index
-    position = {start: t for t, start in enumerate(starts)}
+    # Ids come back as text (SQLite: 32 hex digits; PostgreSQL: dashed), starts as
+    # datetimes (PostgreSQL) or stored text (SQLite): match either.
+    index = {key: i for i, a in enumerate(pool.assets) for key in (a.id.hex, str(a.id))}
+    position: dict[datetime | str, int] = {}
+    for t, start in enumerate(starts):
+        position[start] = position[sqlite_timestamp(start)] = t
+    open_rows = repository.open_commands(session, starts[int(cols.min())], starts[int(cols.max())])
     stale = [
-        command_id
-        for command_id, asset_id, start in repository.open_commands(session, first_start)
-        if asset_id in index and start in position and changed[index[asset_id], position[start]]
+        uuid.UUID(command_id)
+        for command_id, asset_key, start in open_rows
+        if (i := index.get(asset_key)) is not None
+        and (k := position.get(start)) is not None
+        and changed[i, k]
     ]
     superseded = repository.transition(
         session, stale, CommandState.SUPERSEDED, now, f"replaced by a newer setpoint ({source})"

@@ -1,12 +1,12 @@
 """The day-ahead dispatch plan: awards and firm schedules into per-asset setpoint commands.
 
 After clearing (DESIGN §2, step 3) the day's awards are split among the assets by the
-disaggregation LP (`vpp.optimize.disaggregation`) on top of the firm schedules the bids
-relied on, within every asset's limits, each asset capped at what it offered. The plan is
-stored, the pool's shortfall per product and interval is recorded (never silently
-dropped), and one setpoint command per asset and active interval is written to the
-outbox, to be sent a minute before its interval starts and to expire at its end, so a
-device falls back to its own schedule when the VPP goes silent.
+disaggregation LP (`vpp.optimize.disaggregation`) on top of the firm schedules and the
+forecast baselines the bids relied on, within every asset's limits, each asset capped at
+what it offered. The plan is stored, the pool's shortfall per product and interval is
+recorded (never silently dropped), and one setpoint command per asset and active
+interval is written to the outbox, to be sent a minute before its interval starts and to
+expire at its end, so a device falls back to its own schedule when the VPP goes silent.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from vpp.assets import repository as assets_repository
 from vpp.bidding import repository as bids_repository
 from vpp.bidding.planner import PoolAsset, fleet_of
 from vpp.bidding.schemas import BidState
-from vpp.bidding.service import pool_assets
+from vpp.bidding.service import planning_pool
 from vpp.dispatch.service import PlannedSetpoint, enqueue_many
 from vpp.domain.time import INTERVAL, INTERVALS_PER_DAY, interval_starts_utc
 from vpp.domain.units import Direction
@@ -64,6 +64,10 @@ def plan_day(
 ) -> PlanSummary:
     """Plan ``day`` from its awards and firm schedules and queue the setpoints (not committed).
 
+    The assets' baselines and bounds are the ones stored when the bids were drafted
+    (`planning_pool`): the plan builds on what the offers relied on, and the pool is not
+    forecast again.
+
     Planning a day twice replaces its plan; commands already queued are left to run.
     """
     bids = [
@@ -74,7 +78,7 @@ def plan_day(
         if b.product in packs
     ]
     risk = bids[0].risk_quantile if bids else 0.1
-    assets = pool_assets(session, day, risk)
+    assets = planning_pool(session, day, risk)
     if not assets:
         return PlanSummary(day, 0, 0, 0.0, 0.0)
     index = {a.asset_id: i for i, a in enumerate(assets)}

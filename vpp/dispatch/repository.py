@@ -9,12 +9,25 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Table, Uuid, any_, bindparam, func, select, update
+import numpy as np
+from sqlalchemy import (
+    ColumnElement,
+    Table,
+    Uuid,
+    any_,
+    bindparam,
+    func,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
 from vpp.domain.commands import CommandState, SetpointCommand
-from vpp.kit.bulk import bulk_insert
+from vpp.domain.time import INTERVALS_PER_DAY
+from vpp.domain.units import FloatArray
+from vpp.kit.bulk import bulk_insert, sqlite_timestamp
 from vpp.models import (
     Asset,
     CommandEvent,
@@ -265,34 +278,111 @@ def plan_rows(
     return [(a, t, b, d) for a, t, b, d in session.execute(stmt)]
 
 
+def _ids_of(keys: Sequence[str]) -> tuple[list[uuid.UUID], np.ndarray]:
+    """The distinct ids among ``keys`` (uuid text as the database renders it: 32 hex digits
+    on SQLite, the dashed form on PostgreSQL), sorted, and each key's position among them.
+    Only the distinct ids become `uuid.UUID` objects: a plan has 96 rows per asset."""
+    distinct = sorted(set(keys))  # lexicographic order of either rendering = uuid order
+    position = {key: i for i, key in enumerate(distinct)}
+    index = np.fromiter(map(position.__getitem__, keys), dtype=np.intp, count=len(keys))
+    return [uuid.UUID(key) for key in distinct], index
+
+
+@dataclass(frozen=True)
+class PlanMatrix:
+    """A day's stored plan as arrays: assets (sorted by id) x 96 intervals, kW."""
+
+    asset_ids: list[uuid.UUID]
+    baseline_kw: FloatArray
+    deviation_kw: FloatArray
+
+
+def _fetch(session: Session, postgresql: str, sqlite: str, params: Sequence[Any]) -> list[Any]:
+    """Rows of a read through the driver's own cursor, in the session's transaction.
+
+    For reads of up to a million plain values (a day's plan), where building
+    SQLAlchemy rows costs more than the query: ``postgresql`` takes ``%s`` placeholders,
+    ``sqlite`` ``?``, and values come back as the driver gives them.
+    """
+    connection = session.connection()
+    dbapi: Any = connection.connection.dbapi_connection
+    postgres = connection.dialect.name == "postgresql"
+    cursor = dbapi.cursor()
+    try:
+        cursor.execute(postgresql if postgres else sqlite, params)
+        rows: list[Any] = cursor.fetchall()
+    finally:
+        cursor.close()
+    return rows
+
+
+def plan_matrix(session: Session, day: date) -> PlanMatrix:
+    """The day's stored plan as (n, 96) arrays (zero where a row is missing).
+
+    Read as plain values (ids as text) and placed with one numpy scatter: a
+    10,000-asset day is 960,000 rows, too many for per-row objects.
+    """
+    columns = "interval, baseline_kw, deviation_kw FROM planned_setpoints WHERE day ="
+    rows = _fetch(
+        session,
+        f"SELECT asset_id::text, {columns} %s",
+        f"SELECT asset_id, {columns} ?",
+        # SQLAlchemy's Date rendering on SQLite: ISO text
+        [day] if session.get_bind().dialect.name == "postgresql" else [day.isoformat()],
+    )
+    if not rows:
+        empty = np.zeros((0, INTERVALS_PER_DAY))
+        return PlanMatrix([], empty, empty.copy())
+    keys, intervals, baselines, deviations = zip(*rows, strict=True)
+    ids, index = _ids_of(keys)
+    count = len(rows)
+    t = np.fromiter(intervals, dtype=np.intp, count=count)
+    baseline = np.zeros((len(ids), INTERVALS_PER_DAY))
+    deviation = np.zeros((len(ids), INTERVALS_PER_DAY))
+    baseline[index, t] = np.fromiter(baselines, dtype=float, count=count)
+    deviation[index, t] = np.fromiter(deviations, dtype=float, count=count)
+    return PlanMatrix(ids, baseline, deviation)
+
+
 def update_plan(
     session: Session, day: date, changes: Sequence[tuple[uuid.UUID, int, float, float]]
 ) -> None:
-    """Set (asset_id, interval) -> (deviation_kw, setpoint_kw) of stored plan rows."""
+    """Set (asset_id, interval) -> (deviation_kw, setpoint_kw) of stored plan rows.
+
+    One statement over arrays on PostgreSQL (``UPDATE ... FROM unnest(...)``); one
+    executemany of plain values on SQLite: a re-plan changes tens of thousands of rows.
+    """
     if not changes:
         return
-    table: Table = PlannedSetpointRow.__table__  # type: ignore[assignment]
-    c = table.c
-    session.execute(
-        update(table)
-        .where(
-            c.day == bindparam("b_day"),
-            c.asset_id == bindparam("b_asset"),
-            c.interval == bindparam("b_interval"),
-        )
-        .values(deviation_kw=bindparam("b_deviation"), setpoint_kw=bindparam("b_setpoint")),
-        [
+    connection = session.connection()
+    if connection.dialect.name == "postgresql":
+        assets, intervals, deviations, setpoints = zip(*changes, strict=True)
+        session.execute(
+            text(
+                "UPDATE planned_setpoints AS p SET deviation_kw = v.d, setpoint_kw = v.s "
+                "FROM unnest(CAST(:assets AS uuid[]), CAST(:intervals AS int[]), "
+                "CAST(:deviations AS float8[]), CAST(:setpoints AS float8[])) AS v(a, t, d, s) "
+                "WHERE p.day = :day AND p.asset_id = v.a AND p.interval = v.t"
+            ),
             {
-                "b_day": day,
-                "b_asset": asset_id,
-                "b_interval": interval,
-                "b_deviation": deviation,
-                "b_setpoint": setpoint,
-            }
-            for asset_id, interval, deviation, setpoint in changes
-        ],
-        execution_options={"synchronize_session": False},
-    )
+                "assets": list(assets),
+                "intervals": list(intervals),
+                "deviations": list(deviations),
+                "setpoints": list(setpoints),
+                "day": day,
+            },
+        )
+        return
+    cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    stored_day = day.isoformat()  # SQLAlchemy's Date and Uuid renderings on SQLite
+    try:
+        cursor.executemany(
+            "UPDATE planned_setpoints SET deviation_kw = ?, setpoint_kw = ? "
+            "WHERE day = ? AND asset_id = ? AND interval = ?",
+            [(d, s, stored_day, a.hex, t) for a, t, d, s in changes],
+        )
+    finally:
+        cursor.close()
 
 
 def latest_readings(
@@ -331,13 +421,20 @@ def troubled_assets(session: Session, since: datetime) -> set[uuid.UUID]:
 
 
 def open_commands(
-    session: Session, first_start: datetime
-) -> list[tuple[uuid.UUID, uuid.UUID, datetime]]:
-    """(id, asset_id, interval_start) of open commands for intervals from ``first_start``."""
-    c = SetpointCommandRow
-    rows = session.execute(
-        select(c.id, c.asset_id, c.interval_start).where(
-            c.state.in_(OPEN), c.interval_start >= first_start
-        )
+    session: Session, first_start: datetime, last_start: datetime
+) -> list[tuple[str, str, datetime | str]]:
+    """(id, asset_id, interval_start) of the open commands for intervals from
+    ``first_start`` to ``last_start`` (inclusive), as the driver gives them: ids as text
+    (`uuid.UUID` takes either rendering); the start an aware datetime on PostgreSQL, on
+    SQLite the text `vpp.kit.bulk.sqlite_timestamp` writes. A re-plan scans tens of
+    thousands."""
+    where = "FROM setpoint_commands WHERE state IN ('pending', 'sent') AND interval_start"
+    rows = _fetch(
+        session,
+        f"SELECT id::text, asset_id::text, interval_start {where} BETWEEN %s AND %s",
+        f"SELECT id, asset_id, interval_start {where} BETWEEN ? AND ?",
+        [first_start, last_start]
+        if session.get_bind().dialect.name == "postgresql"
+        else [sqlite_timestamp(first_start), sqlite_timestamp(last_start)],
     )
     return [(i, a, s) for i, a, s in rows]

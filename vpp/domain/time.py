@@ -20,6 +20,12 @@ INTERVAL_HOURS = 0.25
 _MARKET_OFFSET = timedelta(hours=8)
 _INTERVAL_MINUTES = 15
 
+FIRST_DAY = date(1970, 1, 1)
+LAST_DAY = date(2199, 12, 31)
+"""The market days the service represents. Beyond them instants leave what datetime and
+pandas' nanosecond timestamps hold (to 2262-04-11) once a lookback or horizon is added;
+a day outside is refused as bad input (rule "day_range")."""
+
 
 def ensure_aware(dt: datetime, field: str = "timestamp") -> datetime:
     """Return the instant `dt` in UTC; raise NaiveDatetimeError naming `field` if it is naive."""
@@ -34,6 +40,10 @@ def _check_day(day: date, field: str = "day") -> date:
     # datetime is a subclass of date but compares unequal to it; insist on a plain date.
     if isinstance(day, datetime) or not isinstance(day, date):
         raise InvalidParameterError(field, "type", f"must be a date, got {day!r}")
+    if not FIRST_DAY <= day <= LAST_DAY:
+        raise InvalidParameterError(
+            field, "day_range", f"must be between {FIRST_DAY} and {LAST_DAY}, got {day}"
+        )
     return day
 
 

@@ -254,31 +254,55 @@ def _previous_same(key: IntArray, rows: IntArray, min_lag: int, n: int) -> IntAr
     return out
 
 
-def _lag_means(values: FloatArray, index: IntArray, counts: Sequence[int]) -> dict[int, FloatArray]:
+@dataclass(frozen=True)
+class _Padded:
+    """A load array prepared once for many lagged means: (A, D + 1, 96) values with 0 where
+    missing and a 0/1 presence mask, each with an all-missing day appended at index D so
+    that "no such day" (-1) gathers nothing without a mask of its own."""
+
+    filled: FloatArray
+    present: FloatArray
+
+    @classmethod
+    def of(cls, values: FloatArray) -> _Padded:
+        finite = np.isfinite(values)
+        pad = np.zeros((values.shape[0], 1, values.shape[2]))
+        return cls(
+            np.concatenate([np.where(finite, values, 0.0), pad], axis=1),
+            np.concatenate([finite.astype(np.float64), pad], axis=1),
+        )
+
+    @property
+    def missing_day(self) -> int:
+        return int(self.filled.shape[1]) - 1
+
+
+def _lag_means(padded: _Padded, index: IntArray, counts: Sequence[int]) -> dict[int, FloatArray]:
     """NaN-aware means over the first c lagged days for each c in counts: (A, rows, 96) each.
 
-    index[r, j] is the j-th lagged day of row r, -1 if there is none.
+    index[r, j] is the j-th lagged day of row r, -1 if there is none. The lags are added
+    one at a time in order (the same sums, bit for bit, as a masked loop over the lags).
     """
-    total = np.zeros((values.shape[0], index.shape[0], _K))
+    index = np.where(index >= 0, index, padded.missing_day)
+    total = np.zeros((padded.filled.shape[0], index.shape[0], _K))
     number = np.zeros_like(total)
     out: dict[int, FloatArray] = {}
     for j in range(max(counts)):
-        idx = index[:, j]
-        lag = values[:, np.maximum(idx, 0), :]
-        ok = np.isfinite(lag)
-        if (idx < 0).any():
-            ok &= (idx >= 0)[None, :, None]
-        total += np.where(ok, lag, 0.0)
-        number += ok
+        total += padded.filled[:, index[:, j], :]
+        number += padded.present[:, index[:, j], :]
         if j + 1 in counts:
             with np.errstate(invalid="ignore", divide="ignore"):
                 out[j + 1] = np.where(number > 0, total / number, np.nan)
     return out
 
 
-def _expected(values: FloatArray, classes: IntArray, rows: IntArray) -> FloatArray:
-    """Each row's own similar-day expectation: mean of its last 10 same-class days (A, rows, 96)."""
-    return _lag_means(values, _previous_same(classes, rows, 1, 10), [10])[10]
+def _expected(padded: _Padded, classes: IntArray, rows: IntArray) -> FloatArray:
+    """Each row's own similar-day expectation: mean of its last 10 same-class days (A, rows, 96).
+
+    Computed once per distinct row (the walk-forward asks for nearly every day twice)."""
+    unique, inverse = np.unique(rows, return_inverse=True)
+    means = _lag_means(padded, _previous_same(classes, unique, 1, 10), [10])[10]
+    return means[:, inverse.reshape(-1)]
 
 
 def _gather(values: FloatArray, index: IntArray) -> FloatArray:
@@ -307,16 +331,17 @@ def _features(
     min_lag = config.min_lag
     n_assets = values.shape[0]
     out = np.empty((n_assets, rows.size, _N_FEATURES, _K))
+    padded = _Padded.of(values)
 
     same_type = _previous_same(types, rows, min_lag, 8)
-    wd = _lag_means(values, same_type, [4, 8])
+    wd = _lag_means(padded, same_type, [4, 8])
     last_wd = _gather(values, same_type[:, 0])
     out[:, :, 0] = _smooth(last_wd, 1)
     out[:, :, 1] = _smooth(_gather(values, same_type[:, 1]), 1)
     out[:, :, 2] = _smooth(wd[4], 1)
     out[:, :, 3] = _smooth(wd[8], 2)
     out[:, :, 4] = last_wd
-    cls = _lag_means(values, _previous_same(classes, rows, min_lag, 20), [5, 10, 20])
+    cls = _lag_means(padded, _previous_same(classes, rows, min_lag, 20), [5, 10, 20])
     out[:, :, 5] = _smooth(cls[5], 1)
     out[:, :, 6] = _smooth(cls[10], 1)
     out[:, :, 7] = _smooth(cls[20], 2)
@@ -332,17 +357,17 @@ def _features(
         out[:, :, :_LEVEL_FEATURES] = np.where(present, levels, fill)
 
     recent = rows - min_lag
-    anomaly = _gather(values, recent) - _expected(values, classes, np.maximum(recent, 0))
+    previous = rows - 1
+    # Both anomalies need each day's own expectation; one pass serves both.
+    both = np.concatenate([np.maximum(recent, 0), np.maximum(previous, 0)])
+    expected = _expected(padded, classes, both)
+    anomaly = _gather(values, recent) - expected[:, : rows.size]
     out[:, :, 8] = _mean_over_intervals(anomaly)
     out[:, :, 9] = np.nan_to_num(_smooth(anomaly, 4), nan=0.0)
     out[:, :, 10] = 0.0
     if min_lag == 2 and config.known_intervals > 0:
         known = slice(0, config.known_intervals)
-        previous = rows - 1
-        morning = (
-            _gather(values, previous)[..., known]
-            - _expected(values, classes, np.maximum(previous, 0))[..., known]
-        )
+        morning = _gather(values, previous)[..., known] - expected[:, rows.size :][..., known]
         out[:, :, 10] = _mean_over_intervals(morning)
     out[:, :, 11] = 1.0
     return out

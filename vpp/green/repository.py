@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from vpp.models import (
     Account,
     Asset,
+    BidAllocation,
     GreenCertificate,
     GreenContract,
     MeterReading,
@@ -211,3 +212,49 @@ def plans_frame(
     return pd.DataFrame(
         rows, columns=["account_id", "asset_id", "day", "interval", "baseline_kw", "deviation_kw"]
     )
+
+
+def awarded_by_account(session: Session, bid_id: uuid.UUID) -> list[tuple[uuid.UUID, int, float]]:
+    """(account, interval, awarded kW summed over the account's assets) of a bid's
+    allocations with an award."""
+    rows = session.execute(
+        select(BidAllocation.account_id, BidAllocation.interval, func.sum(BidAllocation.awarded_kw))
+        .where(BidAllocation.bid_id == bid_id, BidAllocation.awarded_kw > 0)
+        .group_by(BidAllocation.account_id, BidAllocation.interval)
+        .order_by(BidAllocation.account_id, BidAllocation.interval)
+    ).all()
+    return [(account, int(interval), float(kw)) for account, interval, kw in rows]
+
+
+def contract_references(session: Session, prefix: str) -> set[str]:
+    """References of the contracts whose reference starts with ``prefix``."""
+    query = select(GreenContract.reference).where(GreenContract.reference.startswith(prefix))
+    return set(session.execute(query).scalars())
+
+
+def award_energy_kwh(
+    session: Session, account_id: uuid.UUID, start: datetime, end: datetime
+) -> float:
+    """kWh of the account's award contracts whose delivery starts in [start, end)."""
+    query = select(func.coalesce(func.sum(GreenContract.energy_kwh), 0.0)).where(
+        GreenContract.account_id == account_id,
+        GreenContract.source == "award",
+        GreenContract.delivery_start >= start,
+        GreenContract.delivery_start < end,
+    )
+    return float(session.execute(query).scalar_one())
+
+
+def award_certificate_count(session: Session, account_id: uuid.UUID, month: date) -> int:
+    """Certificates of the account's award contracts produced in ``month``."""
+    query = (
+        select(func.count())
+        .select_from(GreenCertificate)
+        .join(GreenContract, GreenContract.id == GreenCertificate.contract_id)
+        .where(
+            GreenCertificate.account_id == account_id,
+            GreenCertificate.production_month == month,
+            GreenContract.source == "award",
+        )
+    )
+    return int(session.execute(query).scalar_one())

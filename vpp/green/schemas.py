@@ -19,6 +19,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from vpp.domain.errors import InvalidParameterError
+from vpp.domain.time import FIRST_DAY, LAST_DAY
 from vpp.green.core.carriers import Carrier, to_canonical
 from vpp.green.core.certificates import normalise_gec_id
 
@@ -31,7 +32,12 @@ def parse_month(text: str, field: str = "month") -> date:
     """``YYYY-MM`` -> the month's first day; InvalidParameterError otherwise."""
     if not isinstance(text, str) or not MONTH_PATTERN.fullmatch(text):
         raise InvalidParameterError(field, "month_format", f"must look like 2026-11, got {text!r}")
-    return date(int(text[:4]), int(text[5:]), 1)
+    first = date(max(int(text[:4]), 1), int(text[5:]), 1)  # year 0000 exists in no calendar
+    if not FIRST_DAY <= first <= LAST_DAY:
+        raise InvalidParameterError(
+            field, "month_range", f"must be between {FIRST_DAY:%Y-%m} and {LAST_DAY:%Y-%m}"
+        )
+    return first
 
 
 def _checked_month(value: str) -> str:

@@ -56,3 +56,24 @@ def has_run(factory: sessionmaker[Session], job: str, period: str) -> bool:
             ).first()
             is not None
         )
+
+
+def release_running(factory: sessionmaker[Session], now: datetime) -> int:
+    """Release every run still marked running, for a retry; how many were released.
+
+    Called when an instance starts to lead: only the leader runs jobs, so a run still
+    running then belonged to a leader that died (or lost its lock) mid-run, and would
+    otherwise block its period forever.
+    """
+    with factory() as session:
+        released: CursorResult[Any] = session.execute(  # type: ignore[assignment]
+            update(JobRun)
+            .where(JobRun.status == "running")
+            .values(
+                status="failed",
+                finished_at=now,
+                detail="released: the scheduler that ran it stopped mid-run",
+            )
+        )
+        session.commit()
+        return released.rowcount

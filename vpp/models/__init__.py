@@ -6,6 +6,7 @@ from vpp.models.audit import AuditEntry
 from vpp.models.base import Base, new_id, utcnow
 from vpp.models.bidding import AwardRow, BidAllocation, BidRow, FirmSchedule, JobRun
 from vpp.models.commands import CommandEvent, SetpointCommandRow
+from vpp.models.forecasts import PoolOutlookRow
 from vpp.models.green import GreenCertificate, GreenContract, MeterReading
 from vpp.models.grid import GridInstruction, GridSigningKey, ScheduleVersion, WebhookDelivery
 from vpp.models.idempotency import IdempotencyRecord
@@ -43,6 +44,7 @@ __all__ = [
     "LedgerRecord",
     "MeterReading",
     "PlannedSetpointRow",
+    "PoolOutlookRow",
     "PoolTarget",
     "ScheduleVersion",
     "SetpointCommandRow",

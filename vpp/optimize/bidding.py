@@ -17,7 +17,8 @@ The expected price is the price expected if accepted; offers are valued as if ac
 Decomposition (`method="decomposed"`). The pool caps and rules are the only coupling
 between assets, so each asset's robust problem (`vpp.optimize.offers`) is solved on its
 own: closed form without energy or ramp limits, otherwise one small LP each, warm-started
-with highspy, in worker processes for large fleets (`vpp.optimize.blocks`). The coupling
+with highspy, fanned out over the injected workers for large fleets (`vpp.optimize.blocks`:
+Dask distributed in the service, ``vpp.kit.compute``). The coupling
 is handled in four steps:
 
 1. Starting prices. If a pool cap can bind, the LP with the caps is solved over a
@@ -66,7 +67,7 @@ import pandas as pd
 
 from vpp.domain.market import Bid, OfferLimits
 from vpp.domain.units import KWH_PER_MWH, Direction, FloatArray
-from vpp.optimize.blocks import Workers, solve_offers
+from vpp.optimize.blocks import BlockMap, solve_offers
 from vpp.optimize.fleet import Fleet
 from vpp.optimize.ladder import Ladder, build_ladder
 from vpp.optimize.master import Master, Proposals, contested_columns
@@ -303,15 +304,16 @@ def build_bids(
     options: SolverOptions | None = None,
     *,
     method: Method = "decomposed",
-    workers: int | None = None,
+    blocks: BlockMap | None = None,
     max_rounds: int = 2,
     price_sample: int = PRICE_SAMPLE_ASSETS,
     price_rounds: int = PRICE_ROUNDS,
 ) -> BidPlan:
     """Optimise the pool's firm schedules, robust offers and price ladders (module docstring).
 
-    options: HiGHS time limit (per call) and MIP gap; workers: processes for the
-    decomposition (None = os.cpu_count()); max_rounds: decomposed pool-rule re-solve
+    options: HiGHS time limit (per call) and MIP gap; blocks: the fan-out of the
+    decomposition's per-asset LPs (`vpp.optimize.blocks.BlockMap`; None: in this process);
+    max_rounds: decomposed pool-rule re-solve
     rounds; price_sample: assets in the LP that gives the caps' starting prices (0 = start
     from 0); price_rounds: Dantzig-Wolfe price rounds on binding caps (0 = none: plans at
     the starting prices, shared in proportion).
@@ -333,10 +335,9 @@ def build_bids(
         keep_energy=inputs.keep_energy,
     )
     if method == "decomposed":
-        with Workers(workers) as pool:
-            firm, offer, asset_status, rounds, gap = _decomposed(
-                inputs, model, options, pool, max_rounds, price_sample, price_rounds
-            )
+        firm, offer, asset_status, rounds, gap = _decomposed(
+            inputs, model, options, blocks, max_rounds, price_sample, price_rounds
+        )
         ok = all(s == SolveStatus.OPTIMAL for s in asset_status)
         status = SolveStatus.OPTIMAL if ok else SolveStatus.FEASIBLE
     elif method == "monolithic":
@@ -379,14 +380,14 @@ def _decomposed(
     inputs: BidInputs,
     model: OfferModel,
     options: SolverOptions,
-    pool: Workers,
+    blocks: BlockMap | None,
     max_rounds: int,
     price_sample: int,
     price_rounds: int,
 ) -> tuple[FloatArray, FloatArray, tuple[SolveStatus, ...], int, None]:
     """Starting cap prices, per-asset optimum at those prices, Dantzig-Wolfe price rounds,
-    pool-rule re-solves, a last trim (module docstring). ``pool``: the worker processes
-    kept for every round of this call."""
+    pool-rule re-solves, a last trim (module docstring). ``blocks``: the fan-out of every
+    round's per-asset LPs (each asset to the same worker every round)."""
     caps = inputs.pool_caps_kw
     n, k, t = model.n_assets, model.n_products, model.horizon
     priced = model
@@ -402,7 +403,7 @@ def _decomposed(
             todo = np.zeros(0, np.int64)
 
     def resolve(assets: IntArray, sub: OfferModel) -> None:
-        again = solve_offers(sub, options, pool=pool)
+        again = solve_offers(sub, options, blocks)
         solved = np.array([s.has_solution for s in again.status], bool)
         firm[assets[solved]] = again.firm_kw[solved]
         offer[assets[solved]] = again.offer_kw[solved]
@@ -417,7 +418,7 @@ def _decomposed(
     mixed = False
     used_rounds = 0
     if price_rounds > 0 and n > 1 and _caps_may_bind(model, caps):
-        outcome = _price_rounds(model, caps, firm, offer, priced, options, pool, price_rounds)
+        outcome = _price_rounds(model, caps, firm, offer, priced, options, blocks, price_rounds)
         if outcome is not None:
             firm, offer, price, contested, used_rounds = outcome
             priced = replace(model, value_cny_per_kw=model.value_cny_per_kw - price[None])
@@ -462,7 +463,7 @@ def _price_rounds(
     offer: FloatArray,
     priced: OfferModel,
     options: SolverOptions,
-    pool: Workers,
+    blocks: BlockMap | None,
     rounds: int,
 ) -> tuple[FloatArray, FloatArray, FloatArray, BoolArray, int] | None:
     """Dantzig-Wolfe price updates of the pool caps (`vpp.optimize.master`).
@@ -524,7 +525,7 @@ def _price_rounds(
         chosen = np.sort(chosen[np.argsort(-score[chosen], kind="stable")[:limit]])
         sub = model.take(chosen)
         sub = replace(sub, value_cny_per_kw=sub.value_cny_per_kw - price[None])
-        again = solve_offers(sub, options, pool=pool)
+        again = solve_offers(sub, options, blocks)
         ok = np.array([s.has_solution for s in again.status], bool)
         proposals.add(chosen[ok], again.firm_kw[ok], again.offer_kw[ok])
         used[chosen] = price[None]

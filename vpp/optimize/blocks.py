@@ -1,30 +1,63 @@
-"""The uncoupled offer problems solved block by block, in worker processes when it pays."""
+"""The uncoupled offer problems solved block by block, fanned out when it pays.
+
+The fan-out itself is injected (`BlockMap`): this package stays pure, and the service
+hands in the process's distributed engine (``vpp.kit.compute``: Dask distributed, or in
+this process when none is configured).
+"""
 
 from __future__ import annotations
 
-import multiprocessing
-import os
 import threading
-from concurrent.futures import ProcessPoolExecutor
+import zlib
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Protocol, TypeVar
 
 import numpy as np
 import numpy.typing as npt
 
 from vpp.domain.units import FloatArray
 from vpp.optimize.offers import FIRM, OFFER, OfferModel, build_offer_problem, solve_unconstrained
-from vpp.optimize.problem import (
-    Problem,
-    SolverOptions,
-    SolveStatus,
-    forget_solvers,
-    solve_separable,
-)
+from vpp.optimize.problem import Problem, SolverOptions, SolveStatus, solve_separable
 
 IntArray = npt.NDArray[np.int64]
+T = TypeVar("T")
+R = TypeVar("R")
 
 PARALLEL_MIN_ASSETS = 150
-"""Below this many LP assets one process is faster than starting workers."""
+"""Below this many LP assets solving here is faster than shipping blocks to workers."""
+
+
+class BlockMap(Protocol):
+    """A fan-out: runs a plain function over blocks of plain data, maybe on other machines.
+
+    ``blocks[i]`` always goes to the same worker (``i mod workers``) while the workers stay
+    the same, so a block of the same assets sent again (the next price round) finds the
+    highspy bases its worker kept (`solve_separable` keys) and starts warm.
+    """
+
+    @property
+    def workers(self) -> int:
+        """How many workers share the work (1: everything runs in this process)."""
+        ...
+
+    def map(self, task: Callable[[T], R], blocks: Sequence[T]) -> list[R]:
+        """``[task(b) for b in blocks]``, in order; ``task`` must be picklable."""
+        ...
+
+
+class InProcess:
+    """The `BlockMap` that runs every block here, one after the other (no fan-out)."""
+
+    @property
+    def workers(self) -> int:
+        return 1
+
+    def map(self, task: Callable[[T], R], blocks: Sequence[T]) -> list[R]:
+        return [task(block) for block in blocks]
+
+
+IN_PROCESS = InProcess()
 
 
 @dataclass(frozen=True)
@@ -43,7 +76,7 @@ def solve_offer_block(model: OfferModel, options: SolverOptions) -> BlockResult:
     (`solve_unconstrained`); the others one LP each (`solve_separable`), ordered so that
     assets of the same structure follow each other (warm starts with highspy). An asset
     whose LP fails offers nothing and keeps a zero firm schedule; its status says why.
-    A plain function of plain data, so a process pool (or later Dask) can run it.
+    A plain function of plain data, so a worker process or machine can run it.
     """
     fleet = model.fleet
     m, k, t = model.n_assets, model.n_products, model.horizon
@@ -67,80 +100,32 @@ def solve_offer_block(model: OfferModel, options: SolverOptions) -> BlockResult:
     return BlockResult(firm, offer, tuple(status))
 
 
-class Workers:
-    """Worker processes kept for one optimisation (every round of one `build_bids` call).
-
-    Started on first use, so a run that never needs them forks nothing. Each asset always
-    goes to the same worker (by its id), whose highspy instance then warm-starts it from
-    its own last basis (`solve_separable` keys): a re-plan at new cap prices takes a few
-    simplex iterations. Forked, not spawned: a spawned worker imports numpy, scipy and
-    highspy again (~1 s), more than a 1,000-asset run may take; the fork inherits no
-    HiGHS threads, so each worker resets the HiGHS scheduler first. Use as a context
-    manager; a later fan-out (Dask) can replace it, the task stays `solve_offer_block`.
-    """
-
-    def __init__(self, count: int | None = None) -> None:
-        self.count = max(1, os.cpu_count() or 1) if count is None else max(1, count)
-        self._pools: list[ProcessPoolExecutor] = []
-
-    def __enter__(self) -> Workers:
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self.close()
-
-    def close(self) -> None:
-        for pool in self._pools:
-            pool.shutdown(wait=True, cancel_futures=True)
-        self._pools = []
-
-    def worker_of(self, asset_ids: tuple[str, ...], assets: IntArray) -> IntArray:
-        """The worker of each asset: a stable function of its id within this process."""
-        return np.array([hash(asset_ids[i]) % self.count for i in assets], np.int64)
-
-    def run(self, models: list[OfferModel | None], options: SolverOptions) -> list[BlockResult]:
-        """`solve_offer_block` of ``models[w]`` on worker w (None: nothing for that worker)."""
-        if not self._pools:
-            context = multiprocessing.get_context("fork" if os.name == "posix" else None)
-            self._pools = [
-                ProcessPoolExecutor(1, mp_context=context, initializer=_fresh_worker)
-                for _ in range(self.count)
-            ]
-        futures = [
-            (pool.submit(solve_offer_block, model, options) if model is not None else None)
-            for pool, model in zip(self._pools, models, strict=True)
-        ]
-        empty = BlockResult(np.zeros((0, 0)), np.zeros((0, 0, 0)), ())
-        return [empty if f is None else f.result() for f in futures]
+def _solve_task(job: tuple[OfferModel, SolverOptions] | None) -> BlockResult | None:
+    """One worker's block (None: nothing for that worker), as `BlockMap.map` sends it."""
+    return None if job is None else solve_offer_block(*job)
 
 
-def _fresh_worker() -> None:
-    """Worker start-up: HiGHS threads do not survive a fork; nor should its instances."""
-    forget_solvers()
+def worker_of(asset_ids: Sequence[str], assets: IntArray, workers: int) -> IntArray:
+    """The block (worker) of each asset: CRC-32 of its id modulo ``workers``, the same in
+    every process and every call, so an asset stays with the worker that has its basis."""
+    return np.array(
+        [zlib.crc32(asset_ids[i].encode()) % workers for i in assets.tolist()], np.int64
+    )
 
 
 def solve_offers(
-    model: OfferModel,
-    options: SolverOptions,
-    workers: int | None = None,
-    pool: Workers | None = None,
+    model: OfferModel, options: SolverOptions, blocks: BlockMap | None = None
 ) -> BlockResult:
-    """`solve_offer_block` over all assets, the LP assets split among worker processes.
+    """`solve_offer_block` over all assets, the LP assets split among ``blocks``' workers.
 
-    workers: None = os.cpu_count(); 1 = in this process. ``pool``: workers kept between
-    calls (`Workers`, its size wins over ``workers``); without it a pool lives for this
-    call only. The closed-form assets stay here, and fewer than `PARALLEL_MIN_ASSETS` LP
-    assets run here too: handing them over would cost more than it saves.
+    ``blocks`` None (or one worker): everything here. The closed-form assets stay here,
+    and fewer than `PARALLEL_MIN_ASSETS` LP assets run here too: shipping them would cost
+    more than it saves. Each LP asset's block is fixed by its id (`worker_of`).
     """
-    count = (
-        pool.count if pool is not None else (os.cpu_count() or 1) if workers is None else workers
-    )
     coupled = model.fleet.energy_limited | model.fleet.ramp_limited
-    if count <= 1 or int(coupled.sum()) < PARALLEL_MIN_ASSETS:
+    count = 1 if blocks is None else blocks.workers
+    if blocks is None or count <= 1 or int(coupled.sum()) < PARALLEL_MIN_ASSETS:
         return solve_offer_block(model, options)
-    if pool is None:
-        with Workers(count) as own:
-            return solve_offers(model, options, pool=own)
     m, k, t = model.n_assets, model.n_products, model.horizon
     firm = np.zeros((m, t))
     offer = np.zeros((m, k, t))
@@ -149,11 +134,12 @@ def solve_offers(
     if free.size:
         firm[free], offer[free] = solve_unconstrained(model.take(free))
     lp = np.flatnonzero(coupled)
-    owner = pool.worker_of(model.fleet.asset_ids, lp)
-    chunks = [lp[owner == w] for w in range(pool.count)]
-    parts = pool.run([model.take(c) if c.size else None for c in chunks], options)
+    owner = worker_of(model.fleet.asset_ids, lp, count)
+    chunks = [lp[owner == w] for w in range(count)]
+    jobs = [(model.take(c), options) if c.size else None for c in chunks]
+    parts = blocks.map(_solve_task, jobs)
     for chunk, part in zip(chunks, parts, strict=True):
-        if chunk.size == 0:
+        if part is None:
             continue
         firm[chunk], offer[chunk] = part.firm_kw, part.offer_kw
         for i, s in zip(chunk, part.status, strict=True):

@@ -12,6 +12,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from vpp.domain.time import FIRST_DAY, LAST_DAY
 from vpp.kit.auth import Principal, require
 from vpp.kit.errors import Problem, field_error
 from vpp.kit.idempotency import Idempotency, idempotency
@@ -43,6 +44,10 @@ def _period(day: date | None, month: str | None) -> tuple[date, date]:
         return day, day
     assert month is not None
     year, mon = (int(x) for x in month.split("-"))
+    if not FIRST_DAY.year <= year <= LAST_DAY.year:
+        raise field_error(
+            "month", "month_range", f"must be between {FIRST_DAY:%Y-%m} and {LAST_DAY:%Y-%m}"
+        )
     return date(year, mon, 1), date(year, mon, calendar.monthrange(year, mon)[1])
 
 

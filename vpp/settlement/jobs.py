@@ -22,18 +22,25 @@ from vpp.kit.errors import Problem
 from vpp.kit.jobruns import claim, finish
 from vpp.ports import MarketPack
 from vpp.settlement import repository
-from vpp.settlement.service import data_complete_at, settle_day
+from vpp.settlement.service import data_complete_at, settle_day, settled_products
 
 log = logging.getLogger(__name__)
 JOB = "settle_day"
 
 
-def due_days(factory: sessionmaker[Session], now: datetime, settings: Settings) -> list[date]:
-    """Days with awards in the catch-up window whose data is complete at ``now``."""
+def due_days(
+    factory: sessionmaker[Session],
+    now: datetime,
+    settings: Settings,
+    packs: Mapping[str, MarketPack] | None = None,
+) -> list[date]:
+    """Days with awards (of the settled products of ``packs``, if given) in the catch-up
+    window whose data is complete at ``now``."""
     today = market_day_of(now)
     first = today - timedelta(days=settings.settlement_catch_up_days)
+    products = None if packs is None else list(settled_products(packs))
     with factory() as session:
-        days = repository.award_days(session, first, today)
+        days = repository.award_days(session, first, today, products)
     return sorted(d for d in days if data_complete_at(d, settings) <= now)
 
 
@@ -46,7 +53,7 @@ def settle_due(
     """Settle every due day not settled yet (module docstring); one line per day run."""
     settings = settings or Settings()
     done: list[str] = []
-    for day in due_days(factory, now, settings):
+    for day in due_days(factory, now, settings, packs):
         period = day.isoformat()
         if not claim(factory, JOB, period, now):
             continue

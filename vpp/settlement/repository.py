@@ -41,13 +41,14 @@ def awards_of_day(session: Session, day: date, products: Collection[str]) -> lis
     )
 
 
-def award_days(session: Session, first: date, last: date) -> set[date]:
-    """Market days in [first, last] with any award (event days)."""
-    return set(
-        session.scalars(
-            select(AwardRow.day).where(AwardRow.day >= first, AwardRow.day <= last).distinct()
-        )
-    )
+def award_days(
+    session: Session, first: date, last: date, products: Collection[str] | None = None
+) -> set[date]:
+    """Market days in [first, last] with any award (of ``products`` if given): event days."""
+    query = select(AwardRow.day).where(AwardRow.day >= first, AwardRow.day <= last)
+    if products is not None:
+        query = query.where(AwardRow.product.in_(list(products)))
+    return set(session.scalars(query.distinct()))
 
 
 def allocations(

@@ -109,6 +109,25 @@ def pack_scorer(packs: Mapping[str, MarketPack]) -> Scorer:
     return score
 
 
+GREEN_FAMILY = "green_power."
+
+
+def settled_products(packs: Mapping[str, MarketPack]) -> dict[str, MarketPack]:
+    """The packs whose awards are settled here by measurement and verification.
+
+    Products of the 96-interval market day (peak shaving, spot) are measured against the
+    settlement baseline. Green-power trades (``green_power.*``, hourly energy with its
+    certificates) are not a response to measure: their awards become green-power records
+    (`vpp.green.awards`) and count in the green report instead.
+    """
+    return {
+        product: pack
+        for product, pack in packs.items()
+        if not product.startswith(GREEN_FAMILY)
+        and pack.limits().intervals_per_day == INTERVALS_PER_DAY
+    }
+
+
 def data_complete_at(day: date, settings: Settings) -> datetime:
     """When a market day's data counts as complete (its end + the configured delay)."""
     return day_bounds_utc(day)[1] + timedelta(hours=settings.settlement_delay_hours)
@@ -150,7 +169,10 @@ def _readings_digest(rows: Sequence[tuple[datetime, float]]) -> str:
 def load_inputs(
     session: Session, packs: Mapping[str, MarketPack], day: date, settings: Settings
 ) -> DayInputs:
-    """Everything `settle` needs for ``day`` (422 when it has no award to settle)."""
+    """Everything `settle` needs for ``day`` (422 when it has no award to settle).
+
+    Only the awards of `settled_products` count, as awards and as event days."""
+    packs = settled_products(packs)
     awards = repository.awards_of_day(session, day, list(packs))
     awarded = _products(awards, packs)
     if not any((kw > 0).any() for kw, _ in awarded.values()):
@@ -216,7 +238,7 @@ def load_inputs(
         agreements=agreements,
         products=tuple(products),
         rule=baseline_rule(settings, ""),
-        event_days=frozenset(repository.award_days(session, first, day)),
+        event_days=frozenset(repository.award_days(session, first, day, list(packs))),
         asset_ids=tuple(str(a) for a in asset_ids),
         readings_sha256=tuple(_readings_digest(by_asset[a]) for a in asset_ids),
     )

@@ -134,3 +134,21 @@ export async function lastCommands(params = {}, maxPages = 10) {
   }
   return { latest, items, more };
 }
+
+/** A file from ``/v1{path}`` (CSV, printable HTML) fetched with the session's key in the
+ * Authorization header: the key never goes into a URL, so a link cannot carry it. */
+export async function getFile(path, params) {
+  const response = await fetch(`/v1${path}${query(params)}`, {
+    headers: { Authorization: `Bearer ${session.key}` },
+    cache: "no-store",
+    credentials: "omit",
+  });
+  if (!response.ok) {
+    const type = response.headers.get("content-type") ?? "";
+    const data = type.includes("json") ? await response.json() : null;
+    throw new ApiError(response.status, data?.detail, data);
+  }
+  const disposition = response.headers.get("content-disposition") ?? "";
+  const named = /filename="([^"]+)"/.exec(disposition);
+  return { blob: await response.blob(), filename: named ? named[1] : null };
+}

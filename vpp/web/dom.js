@@ -1,6 +1,7 @@
 // Building the page. Every piece of data goes in as text (textContent), never as
 // HTML: nothing here parses markup, so a name like "<img onerror=...>" stays text.
 
+import { getFile } from "./api.js";
 import { toCsv } from "./format.js";
 
 /** An element with attributes, event handlers (on*) and children (nodes or text). */
@@ -85,6 +86,67 @@ export function table(columns, rows, { caption, empty = "Nothing to show.", rowC
   );
 }
 
+/** Hand a blob to the browser as a download named ``filename``. */
+export function saveBlob(blob, filename) {
+  const url = URL.createObjectURL(blob);
+  const link = el("a", { href: url, download: filename });
+  document.body.append(link);
+  link.click();
+  link.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 1000);
+}
+
+/** Open a blob (a printable HTML page) in a new tab; false when the browser refused. */
+export function openBlob(blob) {
+  const url = URL.createObjectURL(blob);
+  const opened = window.open(url, "_blank", "noopener");
+  // A noopener window returns null even when it opened; the URL lives a minute.
+  setTimeout(() => URL.revokeObjectURL(url), 60_000);
+  return opened;
+}
+
+/** A button that fetches ``/v1{path}`` with the Authorization header (the key never goes
+ * into a URL) and saves it as ``filename`` or, with ``open``, shows it in a new tab.
+ * Failures are shown next to the button. */
+export function fileButton(label, path, { params, filename, open = false, title, cls = "secondary", data = {} } = {}) {
+  const status = el("span", { class: "error file-status", role: "status" });
+  const button = el(
+    "button",
+    {
+      type: "button",
+      class: `${cls} file`,
+      title: title ?? (open ? `Open ${label} in a new tab` : `Download ${filename ?? label}`),
+      ...Object.fromEntries(Object.entries(data).map(([k, v]) => [`data-${k}`, v])),
+      onclick: async () => {
+        status.textContent = "";
+        button.disabled = true;
+        try {
+          const file = await getFile(path, params);
+          if (open) openBlob(new Blob([file.blob], { type: "text/html;charset=utf-8" }));
+          else saveBlob(file.blob, filename ?? file.filename ?? "download");
+        } catch (error) {
+          status.textContent = `${label}: ${error.message}`;
+        } finally {
+          button.disabled = false;
+        }
+      },
+    },
+    label,
+  );
+  return el("span", { class: "file-action" }, button, status);
+}
+
+/** Refill ``node`` for a live refresh, keeping open what the reader opened: the
+ * ``details`` blocks open before stay open (matched by position). */
+export function refill(node, ...children) {
+  const open = [...node.querySelectorAll("details")].map((d) => d.open);
+  fill(node, ...children);
+  node.querySelectorAll("details").forEach((d, i) => {
+    if (open[i]) d.open = true;
+  });
+  return node;
+}
+
 /** A button that downloads ``rows`` as a CSV file (columns as for ``toCsv``). */
 export function csvButton(filename, columns, rows, label = "CSV") {
   return el(
@@ -93,15 +155,7 @@ export function csvButton(filename, columns, rows, label = "CSV") {
       type: "button",
       class: "secondary",
       title: `Download ${filename}`,
-      onclick: () => {
-        const blob = new Blob([toCsv(columns, rows)], { type: "text/csv;charset=utf-8" });
-        const url = URL.createObjectURL(blob);
-        const link = el("a", { href: url, download: filename });
-        document.body.append(link);
-        link.click();
-        link.remove();
-        setTimeout(() => URL.revokeObjectURL(url), 1000);
-      },
+      onclick: () => saveBlob(new Blob([toCsv(columns, rows)], { type: "text/csv;charset=utf-8" }), filename),
     },
     label,
   );

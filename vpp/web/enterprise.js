@@ -1,15 +1,15 @@
 // An enterprise's view: its own sites, assets (last reading and command), an asset's
 // forecast, its participation in bids (offered and awarded), its assets' planned
-// setpoints against their baselines, its commands. The API
-// scopes every call to the key's account; this view asks for nothing else.
-//
-// Performance scores and settlement statements have no API yet; each becomes one more
-// panel in ``render`` when it lands.
+// setpoints against their baselines, its commands, its performance (its assets'
+// delivered response against their planned share, live), its settlement statements and
+// its green-power and carbon report. The API scopes every call to the key's account;
+// this view asks for nothing else.
 
 import { get, getAll, lastCommands, lastReadings, refreshClock } from "./api.js";
 import { timeChart } from "./chart.js";
 import { chartWithNumbers, csvButton, el, fill, mapLimit, message, panel, table } from "./dom.js";
-import { DAY_MS, dayStartMs, fmtDateTime, fmtNumber, intervalStartMs, isoBeijing, toMs } from "./format.js";
+import { DAY_MS, dayStartMs, fmtDateTime, fmtNumber, intervalStartMs, isoBeijing, monthOf, toMs } from "./format.js";
+import { renderGreen } from "./green.js";
 import {
   ASSET_COLUMNS,
   ASSET_CSV,
@@ -21,7 +21,10 @@ import {
   getPlan,
   guarded,
   loadSites,
+  monthPanel,
 } from "./panels.js";
+import { renderSettlements } from "./settlements.js";
+import { trackingPanel } from "./tracking.js";
 
 const LIVE_REFRESH_MS = 60_000;
 
@@ -43,6 +46,17 @@ export async function render(root, ctx) {
       "baseline forecast, including its share of the awards.",
   });
   const commands = panel("Commands", { id: "commands" });
+  const tracking = panel("Your performance", {
+    id: "tracking",
+    note:
+      "Your assets' measured response (kW, in the product's direction) against their planned " +
+      "share of the pool's awards, per 15-minute interval; the interval under way is live.",
+  });
+  const money = panel("Your statements", {
+    id: "settlements",
+    note: "Your settled days: payments, penalties, the aggregator's share and what you receive (CNY).",
+  });
+  const green = panel("Green power and carbon", { id: "green" });
   fill(
     root,
     sites.section,
@@ -50,7 +64,10 @@ export async function render(root, ctx) {
     forecast.section,
     participation.section,
     plan.section,
+    tracking.section,
     commands.section,
+    money.section,
+    green.section,
   );
 
   const state = { assets: [], sites: [], names: {} };
@@ -77,9 +94,14 @@ export async function render(root, ctx) {
     }),
   );
   after(commands, async () => renderCommands(commands, state));
+  const refreshTracking = trackingPanel(tracking, ctx);
+  const month = monthOf(ctx.today);
+  monthPanel(money, month, (m) => renderSettlements(money.body, ctx, m));
+  monthPanel(green, month, (m) => renderGreen(green.body, ctx, m));
 
   const timer = setInterval(async () => {
     await refreshClock(ctx);
+    refreshTracking();
     after(assets, async () => renderAssets(assets, ctx, state));
     after(commands, async () => renderCommands(commands, state));
   }, LIVE_REFRESH_MS);

@@ -86,10 +86,11 @@ export function intervalRuns(day, intervals, perDay = 96) {
 /** A number with thousands separators and at most ``digits`` decimals; "" for null. */
 export function fmtNumber(value, digits = 0) {
   if (value === null || value === undefined || Number.isNaN(value)) return "";
-  return Number(value).toLocaleString("en-US", {
+  const text = Number(value).toLocaleString("en-US", {
     minimumFractionDigits: 0,
     maximumFractionDigits: digits,
   });
+  return text === "-0" ? "0" : text; // a tiny negative rounds to zero, unsigned
 }
 
 /** "1,234 kW" */
@@ -113,4 +114,35 @@ export function toCsv(columns, rows) {
     lines.push(columns.map((c) => csvCell(c.csv ? c.csv(row) : row[c.key])).join(","));
   }
   return `${lines.join("\r\n")}\r\n`;
+}
+
+/** "1,234.50 CNY" from a decimal string or number (money is exact in the API: strings). */
+export function fmtCny(value) {
+  if (value === null || value === undefined || value === "") return "";
+  return `${Number(value).toLocaleString("en-US", { minimumFractionDigits: 2, maximumFractionDigits: 2 })} CNY`;
+}
+
+/** "42.5 %" from a share 0..1; "" for null. */
+export function fmtPct(share, digits = 1) {
+  if (share === null || share === undefined || Number.isNaN(share)) return "";
+  return `${fmtNumber(share * 100, digits)} %`;
+}
+
+/** The Beijing calendar month ("YYYY-MM") of a market day ("YYYY-MM-DD"). */
+export function monthOf(day) {
+  return day.slice(0, 7);
+}
+
+/** The month ``n`` months after ``month`` ("YYYY-MM"; n may be negative). */
+export function addMonths(month, n) {
+  const [y, m] = month.split("-").map(Number);
+  const index = y * 12 + (m - 1) + n;
+  return `${Math.floor(index / 12)}-${pad((index % 12) + 1)}`;
+}
+
+/** Whether ``delivered`` is within ±``share`` of ``reference`` (kW; the ±5 % delivery
+ * rule). A missing measurement or a zero reference is not. */
+export function withinBand(delivered, reference, share = 0.05) {
+  if (delivered === null || delivered === undefined || !(reference > 0)) return false;
+  return Math.abs(delivered - reference) <= share * reference;
 }

@@ -1,9 +1,8 @@
 // The operator's view: pool flexibility, bids and their ladders, awards, the day-ahead
-// plan (awarded against planned per product, each asset's setpoints), assets by kind
-// with their last reading and command, failed and expired commands.
-//
-// Delivered-vs-awarded tracking, revenue and penalties, green power and carbon have no
-// API yet; each becomes one more panel in ``render`` when it lands.
+// plan (awarded against planned per product, each asset's setpoints), delivered against
+// awarded (live), assets by kind with their last reading and command, failed and expired
+// commands, revenue and penalties with the statements, green power and carbon, and the
+// grid instructions with their answers.
 
 import { get, getAll, lastCommands, lastReadings, post, refreshClock } from "./api.js";
 import { timeChart } from "./chart.js";
@@ -17,8 +16,10 @@ import {
   intervalRuns,
   intervalStartMs,
   isoBeijing,
+  monthOf,
   toMs,
 } from "./format.js";
+import { enterpriseNames, loadGreenReport, renderGreen } from "./green.js";
 import {
   ASSET_COLUMNS,
   ASSET_CSV,
@@ -30,8 +31,12 @@ import {
   getPlan,
   guarded,
   loadSites,
+  monthPanel,
   renderAwards,
 } from "./panels.js";
+import { renderInstructions } from "./schedules.js";
+import { renderSettlements } from "./settlements.js";
+import { trackingPanel } from "./tracking.js";
 
 const LIVE_REFRESH_MS = 60_000;
 const BAND_MAX_ASSETS = 40;
@@ -52,8 +57,23 @@ export async function render(root, ctx) {
       "Per product, what the pool was awarded and what the plan delivers in each 15-minute " +
       "interval; per asset, its planned setpoint against its baseline (net load, kW).",
   });
+  const tracking = panel("Delivered vs awarded", {
+    id: "tracking",
+    note:
+      "Per product and 15-minute interval, the pool's measured response (kW, in the product's " +
+      "direction) against its award, the ±5 % band and the plan; the interval under way is live.",
+  });
   const assets = panel("Assets by kind", { id: "assets" });
   const failures = panel("Failed and expired commands", { id: "failures" });
+  const money = panel("Revenue and penalties", {
+    id: "settlements",
+    note: "Settled days of the month: market payments, penalties, the aggregator's share and what each enterprise receives (CNY).",
+  });
+  const green = panel("Green power and carbon", { id: "green" });
+  const instructions = panel("Grid instructions", {
+    id: "instructions",
+    note: "Intraday instructions of the grid company and the answer each got (kW in the product's direction).",
+  });
   fill(
     root,
     pool.section,
@@ -61,8 +81,12 @@ export async function render(root, ctx) {
     bids.section,
     awards.section,
     plan.section,
+    tracking.section,
     assets.section,
     failures.section,
+    money.section,
+    green.section,
+    instructions.section,
   );
 
   const state = { assets: [], names: {} };
@@ -84,10 +108,21 @@ export async function render(root, ctx) {
     await renderPlan(plan.body, ctx, day, state.names, selection);
   });
   assetsLoaded.then(() => guarded(failures.body, () => loadFailures(failures, state)));
+  const refreshTracking = trackingPanel(tracking, ctx);
+  const month = monthOf(ctx.today);
+  monthPanel(green, month, (m) => renderGreen(green.body, ctx, m));
+  monthPanel(money, month, async (m) => {
+    // The enterprises' names come with the month's green report (no account list for operators).
+    const names = await loadGreenReport(m).then(enterpriseNames, () => ({}));
+    await renderSettlements(money.body, ctx, m, names);
+  });
+  guarded(instructions.body, () => renderInstructions(instructions.body, ctx));
 
   const timer = setInterval(async () => {
     await refreshClock(ctx);
     refreshBids();
+    refreshTracking();
+    guarded(instructions.body, () => renderInstructions(instructions.body, ctx));
     guarded(assets.body, () => loadAssets(assets, ctx, state));
     guarded(failures.body, () => loadFailures(failures, state));
   }, LIVE_REFRESH_MS);

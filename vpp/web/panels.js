@@ -7,6 +7,7 @@ import { badge, chartWithNumbers, csvButton, el, fill, message, table } from "./
 import {
   DAY_MS,
   addDays,
+  addMonths,
   dayStartMs,
   fmtDateTime,
   fmtNumber,
@@ -46,6 +47,37 @@ export function dayPicker(initial, onChange, label = "Market day") {
     el("label", {}, `${label} `, input),
     el("button", { type: "button", class: "secondary", onclick: () => set(addDays(day, 1)) }, "▶"),
   );
+}
+
+/** Previous / month / next controls for a calendar month ("YYYY-MM"); calls
+ * ``onChange(month)``. */
+export function monthPicker(initial, onChange, label = "Month") {
+  let month = initial;
+  const input = el("input", { type: "month", value: month, "aria-label": label });
+  const set = (next) => {
+    if (!next || !/^\d{4}-(0[1-9]|1[0-2])$/.test(next)) return;
+    month = next;
+    input.value = month;
+    onChange(month);
+  };
+  input.addEventListener("change", () => set(input.value));
+  return el(
+    "span",
+    { class: "day-picker month-picker" },
+    el("button", { type: "button", class: "secondary prev", onclick: () => set(addMonths(month, -1)) }, "◀"),
+    el("label", {}, `${label} `, input),
+    el("button", { type: "button", class: "secondary next", onclick: () => set(addMonths(month, 1)) }, "▶"),
+  );
+}
+
+/** A panel body that shows one month at a time (as ``dayPanel`` does days). */
+export function monthPanel(p, initial, render) {
+  const show = (month) => {
+    fill(p.body, message("Loading…"));
+    return guarded(p.body, () => render(month));
+  };
+  fill(p.tools, monthPicker(initial, show));
+  return show(initial);
 }
 
 /** Awards of one day, one bar chart and table per product (kW per interval). */
