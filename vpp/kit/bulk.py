@@ -11,6 +11,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, date, datetime
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import (
@@ -29,8 +30,12 @@ from sqlalchemy.orm import Session
 from vpp.models.base import UtcDateTime
 
 
+@lru_cache(maxsize=4096)
 def sqlite_timestamp(ts: datetime) -> str:
-    """A UTC timestamp as ``UtcDateTime`` stores it on SQLite (naive UTC, microseconds)."""
+    """A UTC timestamp as ``UtcDateTime`` stores it on SQLite (naive UTC, microseconds).
+
+    Cached: a plan's thousands of rows share a few interval starts and expiries.
+    """
     return ts.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
 
 
