@@ -11,8 +11,9 @@ enrolled asset is), then the service's own functions, stage by stage:
   (`create_drafts`), committed; market demand is a third of the fleet's rated
   flexibility in each product's window, so the pool caps bind;
 - ``awards``: the market awards 80 % of each bid's ladder (`record_clearing`);
-- ``plan``: per-asset setpoints from the awards and firm schedules (`plan_day`, which
-  forecasts the pool again, as the scheduler's job does), commands queued;
+- ``plan``: per-asset setpoints from the awards and firm schedules (`plan_day`, on the
+  forecasts kept when the bids were drafted, as the scheduler's job does), commands
+  queued;
 - intraday at 10:00 Beijing, every asset having reported a minute ago (5 % of them
   off their setpoint): ``replan`` after an instruction raising the peak cut by 20 %
   (`apply_targets`) and ``correction`` of the interval under way (`correct`).
@@ -22,7 +23,7 @@ single-threaded worker per CPU). Printed per stage: seconds and peak RSS (GiB) o
 process plus its Dask workers, sampled every 50 ms. Records: ``cycle_<n>_s`` (forecast +
 bid + awards + plan), ``cycle_<n>_peak_rss_gib``, ``intraday_<n>_s`` and per-stage
 ``cycle_<n>_<stage>_s``. Targets: ``cycle_10000_s`` <= 30, ``cycle_100000_peak_rss_gib``
-<= 8. A progress bar goes to stderr.
+<= 8. A progress bar goes to stderr. ``VPP_BENCH_CYCLE_SIZES=10000`` runs chosen sizes only.
 """
 
 from __future__ import annotations
@@ -388,7 +389,22 @@ def _results(assets: int, stages: Sequence[Stage]) -> list[Result]:
     return out
 
 
+SIZES_VARIABLE = "VPP_BENCH_CYCLE_SIZES"
+"""Environment variable naming the fleet sizes to run, comma-separated (e.g. ``10000``);
+unset: 200 and 1,000 with ``--quick``, else 1,000, 10,000 and 100,000."""
+
+
 def sizes(ctx: Context) -> tuple[int, ...]:
+    """The fleet sizes of this run (`SIZES_VARIABLE`)."""
+    chosen = os.environ.get(SIZES_VARIABLE, "").strip()
+    if chosen:
+        try:
+            picked = tuple(int(part) for part in chosen.split(","))
+        except ValueError:
+            raise SystemExit(f"{SIZES_VARIABLE} must list fleet sizes, got {chosen!r}") from None
+        if not picked or min(picked) < 1:
+            raise SystemExit(f"{SIZES_VARIABLE} must list positive fleet sizes, got {chosen!r}")
+        return picked
     return (200, 1000) if ctx.quick else (1000, 10_000, 100_000)
 
 

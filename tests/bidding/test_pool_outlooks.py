@@ -1,19 +1,21 @@
-"""The pool's forecasts are made once per day and risk: drafting keeps them, the plan reuses them."""
+"""The pool is forecast once a day per risk: drafting keeps the forecasts, planning reuses them."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from tests.bidding.conftest import DAY
+from tests.bidding.conftest import DAY, MORNING_BEFORE
 from tests.bidding.test_bids_api import BIG_BATTERY, KILN, draft, enroll
 from tests.conftest import Caller
 from vpp.bidding import service
 from vpp.bidding.planner import PoolAsset
-from vpp.models import PoolOutlookRow
+from vpp.dispatch.planning import plan_day
+from vpp.models import PlannedSetpointRow, PoolOutlookRow
 
 
 def same(a: PoolAsset, b: PoolAsset) -> None:
@@ -98,3 +100,26 @@ def test_drafting_again_replaces_the_stored_forecasts(
         assert stored_rows(session) == 2
         risks = set(session.scalars(select(PoolOutlookRow.risk_quantile)))
     assert risks == {0.5}
+
+
+def test_the_day_ahead_plan_stands_on_the_stored_baselines(
+    app: FastAPI,
+    client: TestClient,
+    operator: Caller,
+    enterprise: Caller,
+    session_factory: sessionmaker[Session],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    enroll(client, enterprise, BIG_BATTERY, KILN)
+    draft(client, operator, risk_quantile=0.1)
+    with session_factory() as session:
+        stored = {a.asset_id: a for a in service.planning_pool(session, DAY, 0.1)}
+    monkeypatch.setattr(service, "outlooks_of", no_forecast)
+    with session_factory() as session:
+        summary = plan_day(session, app.state.packs, DAY, MORNING_BEFORE)
+        rows = session.scalars(select(PlannedSetpointRow).where(PlannedSetpointRow.day == DAY))
+        baseline = {(r.asset_id, r.interval): r.baseline_kw for r in rows}
+    assert summary.assets == 2
+    assert len(baseline) == 2 * 96
+    for (asset_id, t), kw in baseline.items():
+        assert kw == stored[asset_id].baseline_kw[t]

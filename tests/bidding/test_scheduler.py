@@ -18,6 +18,7 @@ from tests.conftest import Caller, make_settings
 from vpp.config import Settings
 from vpp.domain.market import Instruction
 from vpp.domain.time import day_bounds_utc, interval_of
+from vpp.kit.jobruns import claim, finish
 from vpp.models import (
     BidRow,
     GridInstruction,
@@ -27,7 +28,7 @@ from vpp.models import (
     ScheduleVersion,
 )
 from vpp.ports import ManualClock, MarketClient
-from vpp.scheduler import MarketDay, claim, finish
+from vpp.scheduler import MarketDay
 
 END_OF_DAY = day_bounds_utc(DAY)[1]
 

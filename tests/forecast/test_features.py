@@ -31,7 +31,7 @@ def test_lagged_means_skip_missing_days_and_missing_lags() -> None:
     values = np.stack([np.full(96, v) for v in (1.0, 2.0, np.nan, 4.0)])[None]
     index = np.array([[2, 1, 0, -1], [3, -1, -1, -1]])
     means = _lag_means(_Padded.of(values), index, [1, 2, 4])
-    assert np.isnan(means[1][0]).all()  # day 2 is missing
+    assert np.isnan(means[1][0, 0]).all()  # day 2 is missing
     np.testing.assert_array_equal(means[2][0, 0], 2.0)  # mean of (missing, 2)
     np.testing.assert_array_equal(means[4][0, 0], 1.5)  # mean of (missing, 2, 1, none)
     np.testing.assert_array_equal(means[1][0, 1], 4.0)

@@ -20,7 +20,6 @@ import numpy as np
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from vpp.assets import repository as assets_repository
 from vpp.bidding import repository as bids_repository
 from vpp.bidding.planner import PoolAsset, fleet_of
 from vpp.bidding.schemas import BidState
@@ -29,7 +28,7 @@ from vpp.dispatch.service import PlannedSetpoint, enqueue_many
 from vpp.domain.time import INTERVAL, INTERVALS_PER_DAY, interval_starts_utc
 from vpp.domain.units import Direction
 from vpp.kit.bulk import bulk_insert
-from vpp.models import AwardRow, BidRow, PlannedSetpointRow, PoolTarget
+from vpp.models import Asset, AwardRow, BidRow, FirmSchedule, PlannedSetpointRow, PoolTarget
 from vpp.optimize.disaggregation import plan_setpoints
 from vpp.optimize.problem import SolverOptions
 from vpp.ports import MarketPack
@@ -83,11 +82,7 @@ def plan_day(
         return PlanSummary(day, 0, 0, 0.0, 0.0)
     index = {a.asset_id: i for i, a in enumerate(assets)}
     n, horizon = len(assets), INTERVALS_PER_DAY
-    firm = np.zeros((n, horizon))
-    for asset_id, by_interval in bids_repository.firm_schedules(session, day).items():
-        if asset_id in index:
-            for t, value in by_interval.items():
-                firm[index[asset_id], t] = value
+    firm = _firm_matrix(session, day, index, horizon)
     award, offered, directions = _awards(session, bids, index, horizon, packs)
     plan = plan_setpoints(fleet_of(assets), firm, award, directions, SOLVER, offered_kw=offered)
     deviation = plan.setpoint_kw
@@ -137,6 +132,27 @@ def plan_day(
     )
 
 
+def _firm_matrix(
+    session: Session, day: date, index: Mapping[uuid.UUID, int], horizon: int
+) -> np.ndarray:
+    """(n, T) firm kW of the planned assets (0 where none is stored), read as plain rows:
+    a day holds one per asset and interval, too many to load as mapped objects."""
+    firm = np.zeros((len(index), horizon))
+    rows = [
+        (index[asset_id], t, kw)
+        for asset_id, t, kw in session.execute(
+            select(FirmSchedule.asset_id, FirmSchedule.interval, FirmSchedule.firm_kw).where(
+                FirmSchedule.day == day
+            )
+        )
+        if asset_id in index
+    ]
+    if rows:
+        asset, interval, kw = (np.array(column) for column in zip(*rows, strict=True))
+        firm[asset, interval] = kw
+    return firm
+
+
 def _awards(
     session: Session,
     bids: list[BidRow],
@@ -171,7 +187,7 @@ def _queue(
     now: datetime,
 ) -> int:
     adapters = {
-        a.id: a.adapter for a in assets_repository.list_assets(session, None, None, 1_000_000)
+        asset_id: adapter for asset_id, adapter in session.execute(select(Asset.id, Asset.adapter))
     }
     starts = [s.to_pydatetime() for s in interval_starts_utc(day)]
     planned = [

@@ -154,9 +154,10 @@ class LoadHistory:
         """Build from cleaned 15-min series per asset (kW, UTC-aware index)."""
         if not series:
             raise ValueError("no series given")
-        spans = [to_day_matrix(s) for s in series.values() if len(s)]
-        first = first or min(d[0][0] for d in spans)
-        last = last or max(d[0][-1] for d in spans)
+        if first is None or last is None:  # the span of the data, read only when needed
+            spans = [to_day_matrix(s)[0] for s in series.values() if len(s)]
+            first = first or min(d[0] for d in spans)
+            last = last or max(d[-1] for d in spans)
         mats = [to_day_matrix(s, first, last)[1] for s in series.values()]
         return cls(tuple(series), tuple(market_days(first, last)), np.stack(mats))
 
