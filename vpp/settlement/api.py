@@ -16,7 +16,7 @@ from vpp.domain.time import FIRST_DAY, LAST_DAY
 from vpp.kit.auth import Principal, require
 from vpp.kit.errors import Problem, field_error
 from vpp.kit.idempotency import Idempotency, idempotency
-from vpp.kit.responses import json_response
+from vpp.kit.responses import commit_json, json_response
 from vpp.kit.session import get_session
 from vpp.settlement import service
 from vpp.settlement.schemas import (
@@ -170,7 +170,4 @@ def set_agreement(
     out = service.set_agreement(
         session, principal, account_id, body, state.clock.now(), state.settings
     )
-    content = out.model_dump(mode="json")
-    idem.record(session, 200, content)
-    session.commit()
-    return JSONResponse(content)
+    return commit_json(session, idem, 200, out)
