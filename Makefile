@@ -27,8 +27,8 @@ demo: $(STAMP) ## migrate, seed a simulated Gansu park and serve it on 127.0.0.1
 serve: $(STAMP) ## serve the API on the configured database (VPP_DATABASE_URL)
 	$(BIN)/vpp db upgrade && $(BIN)/vpp serve
 
-test: $(STAMP) ## run every test on SQLite and on a throwaway PostgreSQL 15
-	scripts/with-postgres --fast $(BIN)/python -m pytest -q
+test: $(STAMP) ## run every test on SQLite and on a throwaway PostgreSQL 15 (two workers)
+	scripts/with-postgres --fast $(BIN)/python -m pytest -q -n 2
 
 test-fast: $(STAMP) ## run the tests without starting PostgreSQL (its tests are skipped)
 	$(BIN)/python -m pytest -q
