@@ -38,7 +38,7 @@ ACTIVE_KW = 0.5
 """Deviations smaller than this (kW) are not commanded: the asset follows its baseline."""
 SOURCE = "plan"
 SOLVER = SolverOptions(time_limit_s=60.0)
-_SETPOINT_COLUMNS = (
+SETPOINT_COLUMNS = (
     "day",
     "asset_id",
     "interval",
@@ -93,7 +93,7 @@ def plan_day(
     bulk_insert(
         session,
         PlannedSetpointRow.__table__,  # type: ignore[arg-type]
-        _SETPOINT_COLUMNS,
+        SETPOINT_COLUMNS,
         [
             (
                 day,

@@ -27,7 +27,7 @@ from vpp.kit.auth import Principal, require
 from vpp.kit.errors import field_error
 from vpp.kit.idempotency import Idempotency, idempotency
 from vpp.kit.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, decode_cursor, encode_cursor
-from vpp.kit.responses import commit_json, json_response
+from vpp.kit.responses import commit_json, csv_download, json_response
 from vpp.kit.session import get_session
 
 router = APIRouter(tags=["green"])
@@ -133,14 +133,6 @@ def read_report(
     return json_response(_report(request, session, principal, month, account_id))
 
 
-def _csv(text: str, filename: str) -> Response:
-    return Response(
-        text,
-        media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
-    )
-
-
 @router.get("/green/report.csv", response_class=Response)
 def read_report_csv(
     request: Request,
@@ -151,7 +143,7 @@ def read_report_csv(
 ) -> Response:
     """The report as CSV: one row per scope and carrier, then the scope's total row."""
     out = _report(request, session, principal, month, account_id)
-    return _csv(service.report_csv(out), f"green-report-{month}.csv")
+    return csv_download(service.report_csv(out), f"green-report-{month}.csv")
 
 
 @router.get("/green/footprint.csv", response_class=Response)
@@ -167,4 +159,6 @@ def read_footprint_csv(
     if not principal.is_enterprise and account_id is None:
         raise field_error("account_id", "required", "the operator must name the enterprise")
     out = _report(request, session, principal, month, account_id)
-    return _csv(service.footprint_csv(out, out.factors.carriers), f"carbon-footprint-{month}.csv")
+    return csv_download(
+        service.footprint_csv(out, out.factors.carriers), f"carbon-footprint-{month}.csv"
+    )

@@ -31,3 +31,12 @@ def json_response(payload: BaseModel, status: int = 200) -> Response:
     ``response_model`` still documents the shape.
     """
     return Response(payload.model_dump_json(), status_code=status, media_type="application/json")
+
+
+def csv_download(text: str, filename: str) -> Response:
+    """A CSV document offered as a file download named ``filename``."""
+    return Response(
+        text,
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )

@@ -16,7 +16,7 @@ from vpp.domain.time import FIRST_DAY, LAST_DAY
 from vpp.kit.auth import Principal, require
 from vpp.kit.errors import Problem, field_error
 from vpp.kit.idempotency import Idempotency, idempotency
-from vpp.kit.responses import commit_json, json_response
+from vpp.kit.responses import commit_json, csv_download, json_response
 from vpp.kit.session import get_session
 from vpp.settlement import service
 from vpp.settlement.schemas import (
@@ -114,11 +114,7 @@ def statement_csv(
     """Every interval line and the totals, money in CNY (enterprise level: per enterprise,
     product and interval; pool level: per product and interval)."""
     text = service.statement_csv(session, settlement_id, principal, _level(principal, level))
-    return Response(
-        text,
-        media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="statement-{settlement_id}.csv"'},
-    )
+    return csv_download(text, f"statement-{settlement_id}.csv")
 
 
 @router.get("/settlements/{settlement_id}/statement.html", response_class=HTMLResponse)
