@@ -38,7 +38,6 @@ from vpp.dispatch import repository
 from vpp.dispatch.service import PlannedSetpoint, enqueue_many
 from vpp.domain.assets import BatteryParams, PvParams, ShiftableProcessParams, flexibility_of
 from vpp.domain.assets import parse_params as parse_asset_params
-from vpp.domain.commands import CommandState
 from vpp.domain.flexibility import GeneralisedBattery
 from vpp.domain.time import (
     INTERVAL,
@@ -48,7 +47,7 @@ from vpp.domain.time import (
     interval_starts_utc,
 )
 from vpp.domain.units import Direction, FloatArray
-from vpp.kit.bulk import bulk_insert, sqlite_timestamp
+from vpp.kit.bulk import bulk_insert
 from vpp.kit.errors import Problem
 from vpp.models import Asset, PlannedSetpointRow, PoolTarget
 from vpp.optimize.fleet import Fleet
@@ -345,15 +344,7 @@ def _store_plan(
             ],
         )  # fmt: skip
         return
-    rows, cols = np.nonzero(changed)
-    repository.update_plan(
-        session,
-        day,
-        [
-            (pool.assets[i].id, int(t), float(deviation[i, t]), float(setpoint[i, t]))
-            for i, t in zip(rows.tolist(), cols.tolist(), strict=True)
-        ],
-    )
+    repository.update_plan(session, day, [a.id for a in pool.assets], changed, deviation, setpoint)
 
 
 def _requeue(
@@ -372,22 +363,13 @@ def _requeue(
     rows, cols = np.nonzero(changed)
     if rows.size == 0:
         return 0, 0
-    # Ids come back as text (SQLite: 32 hex digits; PostgreSQL: dashed), starts as
-    # datetimes (PostgreSQL) or stored text (SQLite): match either.
-    index = {key: i for i, a in enumerate(pool.assets) for key in (a.id.hex, str(a.id))}
-    position: dict[datetime | str, int] = {}
-    for t, start in enumerate(starts):
-        position[start] = position[sqlite_timestamp(start)] = t
-    open_rows = repository.open_commands(session, starts[int(cols.min())], starts[int(cols.max())])
-    stale = [
-        uuid.UUID(command_id)
-        for command_id, asset_key, start in open_rows
-        if (i := index.get(asset_key)) is not None
-        and (k := position.get(start)) is not None
-        and changed[i, k]
-    ]
-    superseded = repository.transition(
-        session, stale, CommandState.SUPERSEDED, now, f"replaced by a newer setpoint ({source})"
+    superseded = repository.supersede_open(
+        session,
+        [a.id for a in pool.assets],
+        changed,
+        starts,
+        now,
+        f"replaced by a newer setpoint ({source})",
     )
     setpoint = pool.baseline_kw + deviation
     planned = [
@@ -404,7 +386,7 @@ def _requeue(
         if online[i] and starts[t] + INTERVAL > now
     ]
     enqueue_many(session, planned, now, source)
-    return len(superseded), len(planned)
+    return superseded, len(planned)
 
 
 def _store_targets(

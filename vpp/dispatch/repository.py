@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 from vpp.domain.commands import CommandState, SetpointCommand
 from vpp.domain.time import INTERVALS_PER_DAY
 from vpp.domain.units import FloatArray
+from vpp.kit import pgcopy
 from vpp.kit.bulk import bulk_insert, sqlite_timestamp
 from vpp.models import (
     Asset,
@@ -279,10 +280,10 @@ def plan_rows(
 
 
 def _ids_of(keys: Sequence[str]) -> tuple[list[uuid.UUID], np.ndarray]:
-    """The distinct ids among ``keys`` (uuid text as the database renders it: 32 hex digits
-    on SQLite, the dashed form on PostgreSQL), sorted, and each key's position among them.
-    Only the distinct ids become `uuid.UUID` objects: a plan has 96 rows per asset."""
-    distinct = sorted(set(keys))  # lexicographic order of either rendering = uuid order
+    """The distinct ids among ``keys`` (uuid text as SQLite stores it: 32 hex digits),
+    sorted, and each key's position among them. Only the distinct ids become `uuid.UUID`
+    objects: a plan has 96 rows per asset."""
+    distinct = sorted(set(keys))  # lexicographic order of the hex digits = uuid order
     position = {key: i for i, key in enumerate(distinct)}
     index = np.fromiter(map(position.__getitem__, keys), dtype=np.intp, count=len(keys))
     return [uuid.UUID(key) for key in distinct], index
@@ -297,89 +298,122 @@ class PlanMatrix:
     deviation_kw: FloatArray
 
 
-def _fetch(session: Session, postgresql: str, sqlite: str, params: Sequence[Any]) -> list[Any]:
-    """Rows of a read through the driver's own cursor, in the session's transaction.
-
-    For reads of up to a million plain values (a day's plan), where building
-    SQLAlchemy rows costs more than the query: ``postgresql`` takes ``%s`` placeholders,
-    ``sqlite`` ``?``, and values come back as the driver gives them.
-    """
-    connection = session.connection()
-    dbapi: Any = connection.connection.dbapi_connection
-    postgres = connection.dialect.name == "postgresql"
-    cursor = dbapi.cursor()
+def _sqlite_rows(session: Session, sql: str, params: Sequence[Any]) -> list[Any]:
+    """Rows of a SQLite read through the driver's own cursor, in the session's transaction,
+    values as stored (ids as 32 hex digits, timestamps as text): for reads of up to a
+    million plain values (a day's plan), where building SQLAlchemy rows costs more than
+    the query."""
+    cursor = session.connection().connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     try:
-        cursor.execute(postgresql if postgres else sqlite, params)
-        rows: list[Any] = cursor.fetchall()
+        cursor.execute(sql, params)
+        return list(cursor.fetchall())
     finally:
         cursor.close()
-    return rows
 
 
 def plan_matrix(session: Session, day: date) -> PlanMatrix:
     """The day's stored plan as (n, 96) arrays (zero where a row is missing).
 
-    Read as plain values (ids as text) and placed with one numpy scatter: a
-    10,000-asset day is 960,000 rows, too many for per-row objects.
+    Read as plain values and placed with one numpy scatter: a 10,000-asset day is
+    960,000 rows, too many for per-row objects. PostgreSQL packs each asset's rows into
+    byte strings (``float8send``: big-endian binary) and returns one row per asset; SQLite
+    returns the rows with ids as text.
     """
-    columns = "interval, baseline_kw, deviation_kw FROM planned_setpoints WHERE day ="
-    rows = _fetch(
-        session,
-        f"SELECT asset_id::text, {columns} %s",
-        f"SELECT asset_id, {columns} ?",
-        # SQLAlchemy's Date rendering on SQLite: ISO text
-        [day] if session.get_bind().dialect.name == "postgresql" else [day.isoformat()],
-    )
-    if not rows:
-        empty = np.zeros((0, INTERVALS_PER_DAY))
-        return PlanMatrix([], empty, empty.copy())
-    keys, intervals, baselines, deviations = zip(*rows, strict=True)
-    ids, index = _ids_of(keys)
-    count = len(rows)
-    t = np.fromiter(intervals, dtype=np.intp, count=count)
+    if session.get_bind().dialect.name == "postgresql":
+        dbapi: Any = session.connection().connection.dbapi_connection
+        with dbapi.cursor(binary=True) as cursor:
+            cursor.execute(
+                "SELECT asset_id, string_agg(int4send(interval), ''::bytea), "
+                "string_agg(float8send(baseline_kw), ''::bytea), "
+                "string_agg(float8send(deviation_kw), ''::bytea) "
+                "FROM planned_setpoints WHERE day = %s GROUP BY asset_id ORDER BY asset_id",
+                [day],
+            )
+            packed = cursor.fetchall()
+        ids = [row[0] for row in packed]
+        t = np.frombuffer(b"".join(row[1] for row in packed), dtype=">i4")
+        counts = [len(row[1]) // 4 for row in packed]
+        index = np.repeat(np.arange(len(ids)), counts)
+        base = np.frombuffer(b"".join(row[2] for row in packed), dtype=">f8")
+        dev = np.frombuffer(b"".join(row[3] for row in packed), dtype=">f8")
+    else:
+        rows = _sqlite_rows(
+            session,
+            "SELECT asset_id, interval, baseline_kw, deviation_kw FROM planned_setpoints "
+            "WHERE day = ?",
+            [day.isoformat()],
+        )
+        if not rows:
+            empty = np.zeros((0, INTERVALS_PER_DAY))
+            return PlanMatrix([], empty, empty.copy())
+        keys, intervals, baselines, deviations = zip(*rows, strict=True)
+        ids, index = _ids_of(keys)
+        t = np.fromiter(intervals, dtype=np.intp, count=len(rows))
+        base = np.fromiter(baselines, dtype=float, count=len(rows))
+        dev = np.fromiter(deviations, dtype=float, count=len(rows))
     baseline = np.zeros((len(ids), INTERVALS_PER_DAY))
     deviation = np.zeros((len(ids), INTERVALS_PER_DAY))
-    baseline[index, t] = np.fromiter(baselines, dtype=float, count=count)
-    deviation[index, t] = np.fromiter(deviations, dtype=float, count=count)
+    baseline[index, t] = base
+    deviation[index, t] = dev
     return PlanMatrix(ids, baseline, deviation)
 
 
 def update_plan(
-    session: Session, day: date, changes: Sequence[tuple[uuid.UUID, int, float, float]]
+    session: Session,
+    day: date,
+    asset_ids: Sequence[uuid.UUID],
+    changed: np.ndarray,
+    deviation_kw: FloatArray,
+    setpoint_kw: FloatArray,
 ) -> None:
-    """Set (asset_id, interval) -> (deviation_kw, setpoint_kw) of stored plan rows.
+    """Set deviation and setpoint (kW) of the stored plan rows marked in ``changed``
+    ((n, 96) over ``asset_ids`` and the day's intervals, like the two arrays).
 
-    One statement over arrays on PostgreSQL (``UPDATE ... FROM unnest(...)``); one
-    executemany of plain values on SQLite: a re-plan changes tens of thousands of rows.
+    On PostgreSQL one ``UPDATE ... FROM`` a staged table (`vpp.kit.pgcopy.stage`); on
+    SQLite one executemany of plain values: a re-plan changes tens of thousands of rows.
     """
-    if not changes:
+    rows, intervals = np.nonzero(changed)
+    if rows.size == 0:
         return
+    deviations, setpoints = deviation_kw[rows, intervals], setpoint_kw[rows, intervals]
     connection = session.connection()
     if connection.dialect.name == "postgresql":
-        assets, intervals, deviations, setpoints = zip(*changes, strict=True)
+        pgcopy.stage(
+            session,
+            "plan_changes",
+            {
+                "asset_id": ("uuid", pgcopy.uuid_array(asset_ids)[rows]),
+                "t": ("int4", intervals),
+                "d": ("float8", deviations),
+                "s": ("float8", setpoints),
+            },
+        )
         session.execute(
             text(
                 "UPDATE planned_setpoints AS p SET deviation_kw = v.d, setpoint_kw = v.s "
-                "FROM unnest(CAST(:assets AS uuid[]), CAST(:intervals AS int[]), "
-                "CAST(:deviations AS float8[]), CAST(:setpoints AS float8[])) AS v(a, t, d, s) "
-                "WHERE p.day = :day AND p.asset_id = v.a AND p.interval = v.t"
+                "FROM plan_changes AS v "
+                "WHERE p.day = :day AND p.asset_id = v.asset_id AND p.interval = v.t"
             ),
-            {
-                "assets": list(assets),
-                "intervals": list(intervals),
-                "deviations": list(deviations),
-                "setpoints": list(setpoints),
-                "day": day,
-            },
+            {"day": day},
         )
         return
     cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     stored_day = day.isoformat()  # SQLAlchemy's Date and Uuid renderings on SQLite
+    hexes = [a.hex for a in asset_ids]
     try:
         cursor.executemany(
             "UPDATE planned_setpoints SET deviation_kw = ?, setpoint_kw = ? "
             "WHERE day = ? AND asset_id = ? AND interval = ?",
-            [(d, s, stored_day, a.hex, t) for a, t, d, s in changes],
+            list(
+                zip(
+                    deviations.tolist(),
+                    setpoints.tolist(),
+                    [stored_day] * rows.size,
+                    [hexes[i] for i in rows.tolist()],
+                    intervals.tolist(),
+                    strict=True,
+                )
+            ),
         )
     finally:
         cursor.close()
@@ -420,21 +454,60 @@ def troubled_assets(session: Session, since: datetime) -> set[uuid.UUID]:
     return set(session.execute(stmt).scalars())
 
 
-def open_commands(
-    session: Session, first_start: datetime, last_start: datetime
-) -> list[tuple[str, str, datetime | str]]:
-    """(id, asset_id, interval_start) of the open commands for intervals from
-    ``first_start`` to ``last_start`` (inclusive), as the driver gives them: ids as text
-    (`uuid.UUID` takes either rendering); the start an aware datetime on PostgreSQL, on
-    SQLite the text `vpp.kit.bulk.sqlite_timestamp` writes. A re-plan scans tens of
-    thousands."""
-    where = "FROM setpoint_commands WHERE state IN ('pending', 'sent') AND interval_start"
-    rows = _fetch(
+def supersede_open(
+    session: Session,
+    asset_ids: Sequence[uuid.UUID],
+    changed: np.ndarray,
+    starts: Sequence[datetime],
+    now: datetime,
+    detail: str,
+) -> int:
+    """Supersede the open commands of the (asset, interval) pairs marked in ``changed``
+    ((n, T) over ``asset_ids`` and the intervals starting at ``starts``), logging each;
+    returns how many. A re-plan replaces tens of thousands: on PostgreSQL one statement
+    over a staged table (`vpp.kit.pgcopy.stage`)."""
+    rows, cols = np.nonzero(changed)
+    if rows.size == 0:
+        return 0
+    clipped = detail[:500]
+    if session.get_bind().dialect.name == "postgresql":
+        start_us = np.array([pgcopy.timestamp_us(s) for s in starts], dtype=np.int64)
+        pgcopy.stage(
+            session,
+            "replaced_setpoints",
+            {
+                "asset_id": ("uuid", pgcopy.uuid_array(asset_ids)[rows]),
+                "interval_start": ("timestamptz", start_us[cols]),
+            },
+        )
+        result = session.execute(
+            text(
+                "WITH superseded AS ("
+                " UPDATE setpoint_commands AS c"
+                " SET state = 'superseded', detail = :detail, finished_at = :now"
+                " FROM replaced_setpoints AS r"
+                " WHERE c.asset_id = r.asset_id AND c.interval_start = r.interval_start"
+                " AND c.state IN ('pending', 'sent') RETURNING c.id)"
+                " INSERT INTO command_events (command_id, at, state, attempt, detail)"
+                " SELECT id, :now, 'superseded', 0, :detail FROM superseded"
+            ),
+            {"detail": clipped, "now": now},
+        )
+        return int(result.rowcount)  # type: ignore[attr-defined]
+    # SQLite: ids and starts come back as the stored text.
+    index = {a.hex: i for i, a in enumerate(asset_ids)}
+    position = {sqlite_timestamp(start): t for t, start in enumerate(starts)}
+    open_rows = _sqlite_rows(
         session,
-        f"SELECT id::text, asset_id::text, interval_start {where} BETWEEN %s AND %s",
-        f"SELECT id, asset_id, interval_start {where} BETWEEN ? AND ?",
-        [first_start, last_start]
-        if session.get_bind().dialect.name == "postgresql"
-        else [sqlite_timestamp(first_start), sqlite_timestamp(last_start)],
+        "SELECT id, asset_id, interval_start FROM setpoint_commands "
+        "WHERE state IN ('pending', 'sent') AND interval_start BETWEEN ? AND ?",
+        [sqlite_timestamp(starts[int(cols.min())]), sqlite_timestamp(starts[int(cols.max())])],
     )
-    return [(i, a, s) for i, a, s in rows]
+    stale = [
+        uuid.UUID(command_id)
+        for command_id, asset_key, start in open_rows
+        if (i := index.get(asset_key)) is not None
+        and (k := position.get(start)) is not None
+        and changed[i, k]
+    ]
+    return len(transition(session, stale, CommandState.SUPERSEDED, now, clipped))

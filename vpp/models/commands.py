@@ -20,7 +20,10 @@ class SetpointCommandRow(Base):
     """
 
     __tablename__ = "setpoint_commands"
-    __table_args__ = (Index("ix_setpoint_commands_due", "state", "next_attempt_at"),)
+    __table_args__ = (
+        Index("ix_setpoint_commands_due", "state", "next_attempt_at"),
+        {"postgresql_with": {"fillfactor": 80}},  # revised in place: migration 0010
+    )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
     asset_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("assets.id"), index=True)

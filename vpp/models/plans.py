@@ -20,6 +20,7 @@ class PlannedSetpointRow(Base):
     """
 
     __tablename__ = "planned_setpoints"
+    __table_args__ = ({"postgresql_with": {"fillfactor": 80}},)  # updated in place: 0010
 
     day: Mapped[date] = mapped_column(Date, primary_key=True)
     asset_id: Mapped[uuid.UUID] = mapped_column(
