@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 import numpy as np
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, func, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from adapters.simulated import SimulatedAdapter
@@ -200,6 +200,9 @@ def _seed_park(url: str, n: int) -> Park:
             [(DAY, p, t, kw, kw, 0.0, 0.0) for p, t, kw in targets],
         )  # fmt: skip
         session.commit()
+    with engine.connect() as connection:  # as autovacuum would by the time a plan runs
+        connection.execute(text("ANALYZE"))
+        connection.commit()
     ids = [a.id for a in assets]
     online = np.random.default_rng(n).random(n) >= OFFLINE_SHARE
     at = STARTS[39] + timedelta(minutes=5)

@@ -9,15 +9,17 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from tests.dispatch.park import PEAK_CUT, add_asset, award, enterprise, reading, store_plan
 from vpp.bidding.registry import load_packs
-from vpp.dispatch.intraday import apply_targets, correct, replan
+from vpp.dispatch.intraday import ReplanSummary, apply_targets, correct, replan
+from vpp.dispatch.repository import transition
 from vpp.dispatch.service import PlannedSetpoint, enqueue_many
+from vpp.domain.commands import CommandState
 from vpp.kit.errors import Problem
-from vpp.models import Asset, PlannedSetpointRow, PoolTarget, SetpointCommandRow
+from vpp.models import Asset, CommandEvent, PlannedSetpointRow, PoolTarget, SetpointCommandRow
 from vpp.ports import MarketPack
 
 DAY = date(2026, 3, 10)
@@ -73,7 +75,7 @@ def target(session: Session, product: str, interval: int) -> PoolTarget:
     return row
 
 
-def test_new_targets_are_shared_fairly_and_supersede_pending_commands(
+def test_new_targets_are_shared_fairly_and_revise_unsent_commands(
     session: Session, packs: dict[str, MarketPack], batteries: list[Asset]
 ) -> None:
     for battery in batteries:
@@ -84,17 +86,51 @@ def test_new_targets_are_shared_fairly_and_supersede_pending_commands(
     assert [plan_of(session, b, 40) for b in batteries] == [-75.0, -75.0]
     assert [plan_of(session, b, 41) for b in batteries] == [-30.0, -30.0]
     new_41 = START_40 + timedelta(minutes=14)  # a minute before interval 41 starts
+    # No sender took the plan's commands yet: they are revised in place, not duplicated.
     assert commands(session) == [
-        ("plan", "superseded", -50.0, START_40 - timedelta(minutes=1)),
-        ("plan", "superseded", -50.0, START_40 - timedelta(minutes=1)),
         ("replan", "pending", -75.0, NOW),
         ("replan", "pending", -75.0, NOW),
         ("replan", "pending", -30.0, new_41),
         ("replan", "pending", -30.0, new_41),
     ]
+    details = sorted(
+        (r.interval_start, r.detail) for r in session.scalars(select(SetpointCommandRow))
+    )
+    assert [detail for _, detail in details] == ["revised (replan)"] * 2 + [""] * 2
     created = target(session, PEAK_CUT, 41)
     assert (created.awarded_kw, created.target_kw, created.planned_kw) == (0.0, 60.0, 60.0)
     assert target(session, PEAK_CUT, 40).awarded_kw == 100.0
+
+
+def test_sent_commands_are_superseded_by_new_ones(
+    session: Session, packs: dict[str, MarketPack], batteries: list[Asset]
+) -> None:
+    sent = list(session.scalars(select(SetpointCommandRow.id)))
+    transition(session, sent, CommandState.SENT, NOW - timedelta(minutes=4), attempts={})
+    session.execute(update(SetpointCommandRow).values(attempts=1))
+    for battery in batteries:
+        reading(session, battery, NOW - timedelta(minutes=1), -50.0, 5000.0)
+    summary = replan_after(session, packs, {40: 150.0})
+    assert (summary.superseded, summary.commands) == (2, 2)
+    assert commands(session) == [
+        ("plan", "superseded", -50.0, START_40 - timedelta(minutes=1)),
+        ("plan", "superseded", -50.0, START_40 - timedelta(minutes=1)),
+        ("replan", "pending", -75.0, NOW),
+        ("replan", "pending", -75.0, NOW),
+    ]
+    events = session.scalars(
+        select(CommandEvent.state).where(CommandEvent.command_id.in_(sent))
+    ).all()
+    assert sorted(events) == ["pending", "pending", "sent", "sent", "superseded", "superseded"]
+
+
+def replan_after(
+    session: Session, packs: dict[str, MarketPack], targets: dict[int, float]
+) -> ReplanSummary:
+    for interval, kw in targets.items():
+        target(session, PEAK_CUT, interval).target_kw = kw
+    session.flush()
+    return replan(session, packs, DAY, NOW)
 
 
 def test_an_offline_asset_takes_no_effort_and_the_shortfall_is_reported(
@@ -111,9 +147,8 @@ def test_an_offline_asset_takes_no_effort_and_the_shortfall_is_reported(
     assert (row.target_kw, row.planned_kw, row.shortfall_kw) == (150.0, 100.0, 50.0)
     states = [(source, state, kw) for source, state, kw, _ in commands(session)]
     assert states == [
-        ("plan", "superseded", -50.0),
-        ("plan", "superseded", -50.0),
-        ("replan", "pending", -100.0),
+        ("plan", "superseded", -50.0),  # b's, written off
+        ("replan", "pending", -100.0),  # a's, revised
         ("replan", "pending", -60.0),
     ]
 
@@ -187,7 +222,7 @@ def test_correction_writes_off_an_offline_asset(
     states = sorted(
         (r.asset_id == b.id, r.state) for r in session.scalars(select(SetpointCommandRow))
     )
-    assert states == [(False, "pending"), (False, "superseded"), (True, "superseded")]
+    assert states == [(False, "pending"), (True, "superseded")]  # a's revised, b's withdrawn
 
 
 def test_correction_outside_awarded_intervals_does_nothing(

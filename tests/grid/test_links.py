@@ -209,9 +209,8 @@ async def test_vtn_event_changes_the_plan_is_opted_in_and_measured_power_reporte
     assert target_of(sessions, park, t) == (100.0, 150.0, 150.0, 0.0)
     assert planned_kw(sessions, park, t) == [-75.0, -75.0]
     begin = interval_starts_utc(park.day)[t].to_pydatetime()
+    # The plan's commands were not sent yet: revised in place.
     assert commands(sessions) == [
-        ("plan", "superseded", -50.0, begin),
-        ("plan", "superseded", -50.0, begin),
         ("replan", "pending", -75.0, begin),
         ("replan", "pending", -75.0, begin),
     ]
@@ -280,10 +279,6 @@ async def test_master_reads_the_pool_and_its_setpoint_moves_the_plan(
         assert planned_kw(sessions, park, t) == [-75.0, -75.0]
     start_40, start_41 = (interval_starts_utc(park.day)[t].to_pydatetime() for t in (40, 41))
     assert commands(sessions) == [
-        ("plan", "superseded", -50.0, start_40),
-        ("plan", "superseded", -50.0, start_40),
-        ("plan", "superseded", -50.0, start_41),
-        ("plan", "superseded", -50.0, start_41),
         ("replan", "pending", -75.0, start_40),
         ("replan", "pending", -75.0, start_40),
         ("replan", "pending", -75.0, start_41),

@@ -7,8 +7,9 @@ model's energy state (batteries, shiftable processes), else the planned trajecto
 moves only what changed (`vpp.optimize.redispatch.replan_fleet`): assets that are offline
 (no reading in the last `FRESH`, or a command that failed, expired or was rejected in the
 last `TROUBLED_LOOKBACK`) go back to their baseline and take no new effort. Changed
-setpoints are queued at once (those of the interval under way are due now); the open
-commands they replace become ``superseded`` and are never sent.
+setpoints are commanded at once (those of the interval under way are due now): a command
+no sender has taken yet is revised in place (no device has seen its id), any other open
+command of the pair becomes ``superseded`` (never sent again) and a new one is queued.
 
 The correction (`correct`, every minute of service time, DESIGN §2 step 4) compares each
 dispatched asset's latest reading with its setpoint in the interval under way: offline
@@ -266,8 +267,8 @@ def replan(
     source: str = REPLAN,
 ) -> ReplanSummary:
     """Re-plan ``day`` from the interval under way with the current targets and assets'
-    state; queue the changed setpoints and supersede the commands they replace (not
-    committed). Shortfall per product and interval is stored in ``pool_targets``."""
+    state; command the changed setpoints (`_requeue`; not committed). Shortfall per
+    product and interval is stored in ``pool_targets``."""
     started = time.perf_counter()
     first = _first_interval(day, now)
     empty = ReplanSummary(day, first or 0, 0, 0, 0, 0, {}, 0.0)
@@ -357,36 +358,43 @@ def _requeue(
     now: datetime,
     source: str,
 ) -> tuple[int, int]:
-    """Supersede the open commands of changed (asset, interval) pairs; queue the new
-    setpoints of the online assets. Returns (superseded, queued)."""
+    """Command the changed (asset, interval) pairs: the new setpoints of online assets
+    revise the commands not yet sent in place and are queued where none is left; every
+    other open command of a changed pair is superseded. Returns (superseded, commands
+    revised or queued)."""
     starts = [s.to_pydatetime() for s in interval_starts_utc(day)]
-    rows, cols = np.nonzero(changed)
-    if rows.size == 0:
+    if not changed.any():
         return 0, 0
+    ids = [a.id for a in pool.assets]
+    ends = np.array([start + INTERVAL > now for start in starts])
+    wanted = changed & online[:, None] & ends[None, :]
     superseded = repository.supersede_open(
         session,
-        [a.id for a in pool.assets],
+        ids,
         changed,
         starts,
         now,
         f"replaced by a newer setpoint ({source})",
+        keep_unsent=wanted,
     )
-    setpoint = pool.baseline_kw + deviation
+    setpoint = np.round(pool.baseline_kw + deviation, 3)
+    send_at = [max(now, start - SEND_AHEAD) for start in starts]
+    revised = repository.revise_unsent(session, ids, wanted, setpoint, starts, send_at, source)
+    rows, cols = np.nonzero(wanted & ~revised)
     planned = [
         PlannedSetpoint(
             asset_id=pool.assets[i].id,
             account_id=pool.assets[i].account_id,
             adapter=pool.assets[i].adapter,
             interval_start=starts[t],
-            power_kw=round(float(setpoint[i, t]), 3),
+            power_kw=float(setpoint[i, t]),
             expires_at=starts[t] + INTERVAL,
-            send_at=max(now, starts[t] - SEND_AHEAD),
+            send_at=send_at[t],
         )
         for i, t in zip(rows.tolist(), cols.tolist(), strict=True)
-        if online[i] and starts[t] + INTERVAL > now
     ]
     enqueue_many(session, planned, now, source)
-    return superseded, len(planned)
+    return superseded, int(wanted.sum())
 
 
 def _store_targets(

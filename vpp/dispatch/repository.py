@@ -454,6 +454,38 @@ def troubled_assets(session: Session, since: datetime) -> set[uuid.UUID]:
     return set(session.execute(stmt).scalars())
 
 
+def _pairs(
+    rows: np.ndarray, cols: np.ndarray, ids: np.ndarray, starts: Sequence[datetime]
+) -> dict[str, tuple[str, np.ndarray]]:
+    """Staging columns of (asset, interval start) pairs: indices into ``ids`` (16-byte
+    asset ids) and ``starts``."""
+    start_us = np.array([pgcopy.timestamp_us(s) for s in starts], dtype=np.int64)
+    return {"asset_id": ("uuid", ids[rows]), "interval_start": ("timestamptz", start_us[cols])}
+
+
+def _open_commands_sqlite(
+    session: Session,
+    asset_ids: Sequence[uuid.UUID],
+    starts: Sequence[datetime],
+    cols: np.ndarray,
+) -> list[tuple[uuid.UUID, int, int, str, int]]:
+    """(id, asset index, interval index, state, attempts) of the open commands of
+    ``asset_ids`` in the intervals from ``starts[cols.min()]`` to ``starts[cols.max()]``."""
+    index = {a.hex: i for i, a in enumerate(asset_ids)}
+    position = {sqlite_timestamp(start): t for t, start in enumerate(starts)}
+    rows = _sqlite_rows(
+        session,
+        "SELECT id, asset_id, interval_start, state, attempts FROM setpoint_commands "
+        "WHERE state IN ('pending', 'sent') AND interval_start BETWEEN ? AND ?",
+        [sqlite_timestamp(starts[int(cols.min())]), sqlite_timestamp(starts[int(cols.max())])],
+    )
+    return [
+        (uuid.UUID(command_id), i, k, state, attempts)
+        for command_id, asset_key, start, state, attempts in rows
+        if (i := index.get(asset_key)) is not None and (k := position.get(start)) is not None
+    ]
+
+
 def supersede_open(
     session: Session,
     asset_ids: Sequence[uuid.UUID],
@@ -461,23 +493,26 @@ def supersede_open(
     starts: Sequence[datetime],
     now: datetime,
     detail: str,
+    *,
+    keep_unsent: np.ndarray | None = None,
 ) -> int:
     """Supersede the open commands of the (asset, interval) pairs marked in ``changed``
     ((n, T) over ``asset_ids`` and the intervals starting at ``starts``), logging each;
-    returns how many. A re-plan replaces tens of thousands: on PostgreSQL one statement
-    over a staged table (`vpp.kit.pgcopy.stage`)."""
+    returns how many. Commands never handed to a sender (pending, no attempt) of the
+    pairs marked in ``keep_unsent`` are left for `revise_unsent`. A re-plan replaces tens
+    of thousands: on PostgreSQL one statement over a staged table."""
     rows, cols = np.nonzero(changed)
     if rows.size == 0:
         return 0
+    keep = np.zeros_like(changed) if keep_unsent is None else keep_unsent
     clipped = detail[:500]
     if session.get_bind().dialect.name == "postgresql":
-        start_us = np.array([pgcopy.timestamp_us(s) for s in starts], dtype=np.int64)
         pgcopy.stage(
             session,
             "replaced_setpoints",
             {
-                "asset_id": ("uuid", pgcopy.uuid_array(asset_ids)[rows]),
-                "interval_start": ("timestamptz", start_us[cols]),
+                **_pairs(rows, cols, pgcopy.uuid_array(asset_ids), starts),
+                "keep_unsent": ("int4", keep[rows, cols].astype(np.int32)),
             },
         )
         result = session.execute(
@@ -487,27 +522,94 @@ def supersede_open(
                 " SET state = 'superseded', detail = :detail, finished_at = :now"
                 " FROM replaced_setpoints AS r"
                 " WHERE c.asset_id = r.asset_id AND c.interval_start = r.interval_start"
-                " AND c.state IN ('pending', 'sent') RETURNING c.id)"
+                " AND c.state IN ('pending', 'sent')"
+                " AND NOT (r.keep_unsent = 1 AND c.state = 'pending' AND c.attempts = 0)"
+                " RETURNING c.id)"
                 " INSERT INTO command_events (command_id, at, state, attempt, detail)"
                 " SELECT id, :now, 'superseded', 0, :detail FROM superseded"
             ),
             {"detail": clipped, "now": now},
         )
         return int(result.rowcount)  # type: ignore[attr-defined]
-    # SQLite: ids and starts come back as the stored text.
-    index = {a.hex: i for i, a in enumerate(asset_ids)}
-    position = {sqlite_timestamp(start): t for t, start in enumerate(starts)}
-    open_rows = _sqlite_rows(
-        session,
-        "SELECT id, asset_id, interval_start FROM setpoint_commands "
-        "WHERE state IN ('pending', 'sent') AND interval_start BETWEEN ? AND ?",
-        [sqlite_timestamp(starts[int(cols.min())]), sqlite_timestamp(starts[int(cols.max())])],
-    )
     stale = [
-        uuid.UUID(command_id)
-        for command_id, asset_key, start in open_rows
-        if (i := index.get(asset_key)) is not None
-        and (k := position.get(start)) is not None
-        and changed[i, k]
+        command_id
+        for command_id, i, k, state, attempts in _open_commands_sqlite(
+            session, asset_ids, starts, cols
+        )
+        if changed[i, k] and not (keep[i, k] and state == "pending" and attempts == 0)
     ]
     return len(transition(session, stale, CommandState.SUPERSEDED, now, clipped))
+
+
+def revise_unsent(
+    session: Session,
+    asset_ids: Sequence[uuid.UUID],
+    marked: np.ndarray,
+    power_kw: FloatArray,
+    starts: Sequence[datetime],
+    send_at: Sequence[datetime],
+    source: str,
+) -> np.ndarray:
+    """Give the commands never handed to a sender (pending, no attempt) of the pairs
+    marked in ``marked`` ((n, T) like ``power_kw``) their new power and first send time,
+    in place; returns the (n, T) mask of pairs so revised.
+
+    No device has seen such a command, so revising it keeps delivery at-least-once with
+    dedupe by id, and a re-plan does not double the outbox. Its ``source`` and ``detail``
+    say what revised it; state changes and attempts stay in the command's events.
+    """
+    rows, cols = np.nonzero(marked)
+    revised = np.zeros_like(marked)
+    if rows.size == 0:
+        return revised
+    detail = f"revised ({source})"
+    if session.get_bind().dialect.name == "postgresql":
+        send_us = np.array([pgcopy.timestamp_us(s) for s in send_at], dtype=np.int64)
+        pgcopy.stage(
+            session,
+            "revised_setpoints",
+            {
+                **_pairs(rows, cols, pgcopy.uuid_array(asset_ids), starts),
+                "k": ("int4", np.arange(rows.size, dtype=np.int32)),
+                "power_kw": ("float8", power_kw[rows, cols]),
+                "send_at": ("timestamptz", send_us[cols]),
+            },
+        )
+        dbapi: Any = session.connection().connection.dbapi_connection
+        with dbapi.cursor(binary=True) as cursor:
+            cursor.execute(
+                "UPDATE setpoint_commands AS c SET power_kw = r.power_kw, "
+                "next_attempt_at = r.send_at, source = %s, detail = %s "
+                "FROM revised_setpoints AS r "
+                "WHERE c.asset_id = r.asset_id AND c.interval_start = r.interval_start "
+                "AND c.state = 'pending' AND c.attempts = 0 RETURNING r.k",
+                [source, detail],
+            )
+            done = np.array([k for (k,) in cursor.fetchall()], dtype=np.intp)
+        revised[rows[done], cols[done]] = True
+        return revised
+    updates = []
+    for command_id, i, k, state, attempts in _open_commands_sqlite(
+        session, asset_ids, starts, cols
+    ):
+        if marked[i, k] and state == "pending" and attempts == 0:
+            updates.append(
+                (
+                    float(power_kw[i, k]),
+                    sqlite_timestamp(send_at[k]),
+                    source,
+                    detail,
+                    command_id.hex,
+                )
+            )
+            revised[i, k] = True
+    cursor = session.connection().connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.executemany(
+            "UPDATE setpoint_commands SET power_kw = ?, next_attempt_at = ?, source = ?, "
+            "detail = ? WHERE id = ?",
+            updates,
+        )
+    finally:
+        cursor.close()
+    return revised

@@ -15,7 +15,8 @@ class CommandState(StrEnum):
     pending -> sent -> acked | rejected; pending/sent -> expired (no ack before the
     expiry) or failed (the adapter cannot deliver it at all); pending/sent -> superseded
     (a re-plan replaced it with a newer command for the same asset and interval, which
-    wins). Only pending and sent are open; the others are final and never change again.
+    wins; a pending command no sender has taken yet is revised in place instead). Only
+    pending and sent are open; the others are final and never change again.
     """
 
     PENDING = "pending"
