@@ -200,9 +200,6 @@ def _seed_park(url: str, n: int) -> Park:
             [(DAY, p, t, kw, kw, 0.0, 0.0) for p, t, kw in targets],
         )  # fmt: skip
         session.commit()
-    with engine.connect() as connection:  # as autovacuum would by the time a plan runs
-        connection.execute(text("ANALYZE"))
-        connection.commit()
     ids = [a.id for a in assets]
     online = np.random.default_rng(n).random(n) >= OFFLINE_SHARE
     at = STARTS[39] + timedelta(minutes=5)
@@ -210,6 +207,9 @@ def _seed_park(url: str, n: int) -> Park:
     with sessions() as session:
         summary = replan(session, packs, DAY, at)
         session.commit()
+    with engine.connect() as connection:  # as autovacuum would have in the ten minutes
+        connection.execute(text("ANALYZE"))
+        connection.commit()
     check(summary.online == int(online.sum()), "the 09:50 plan saw other assets online")
     check(not any(any(s.values()) for s in summary.shortfall_kw.values()), "09:50 plan short")
     return Park(engine, sessions, packs, ids, online, down)

@@ -87,9 +87,10 @@ def test_new_targets_are_shared_fairly_and_revise_unsent_commands(
     assert [plan_of(session, b, 41) for b in batteries] == [-30.0, -30.0]
     new_41 = START_40 + timedelta(minutes=14)  # a minute before interval 41 starts
     # No sender took the plan's commands yet: they are revised in place, not duplicated.
+    due = START_40 - timedelta(minutes=1)  # as the plan's commands were: overdue now
     assert commands(session) == [
-        ("replan", "pending", -75.0, NOW),
-        ("replan", "pending", -75.0, NOW),
+        ("replan", "pending", -75.0, due),
+        ("replan", "pending", -75.0, due),
         ("replan", "pending", -30.0, new_41),
         ("replan", "pending", -30.0, new_41),
     ]

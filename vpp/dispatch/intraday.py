@@ -27,6 +27,7 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
+from typing import NamedTuple
 
 import numpy as np
 from sqlalchemy import select
@@ -100,9 +101,9 @@ class CorrectionSummary:
     seconds: float
 
 
-@dataclass(frozen=True, slots=True)
-class _Ref:
-    """What dispatch needs to address an asset."""
+class _Ref(NamedTuple):
+    """What dispatch needs to address an asset (a tuple: built for every asset each
+    minute)."""
 
     id: uuid.UUID
     account_id: uuid.UUID
@@ -527,20 +528,7 @@ def correct(session: Session, packs: Mapping[str, MarketPack], now: datetime) ->
     rows = repository.plan_rows(session, day, t, t)
     if not rows or not target.any():
         return CorrectionSummary(day, t, 0, 0, 0, 0, {}, time.perf_counter() - started)
-    active = {
-        row.id: row
-        for row in session.execute(
-            select(
-                Asset.id,
-                Asset.account_id,
-                Asset.adapter,
-                Asset.kind,
-                Asset.baseline_kw,
-                Asset.up_kw,
-                Asset.down_kw,
-            ).where(Asset.retired_at.is_(None))
-        )
-    }
+    active = repository.active_assets(session)
     rows = [r for r in rows if r[0] in active]
     found = [active[r[0]] for r in rows]
     assets = [_Ref(a.id, a.account_id, a.adapter) for a in found]

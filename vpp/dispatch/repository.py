@@ -7,7 +7,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from sqlalchemy import (
@@ -28,11 +28,10 @@ from vpp.domain.commands import CommandState, SetpointCommand
 from vpp.domain.time import INTERVALS_PER_DAY
 from vpp.domain.units import FloatArray
 from vpp.kit import pgcopy
-from vpp.kit.bulk import bulk_insert, sqlite_timestamp
+from vpp.kit.bulk import bulk_insert, sqlite_timestamp, sqlite_value
 from vpp.models import (
     Asset,
     CommandEvent,
-    PlannedSetpointRow,
     SetpointCommandRow,
     TelemetryReading,
 )
@@ -252,13 +251,58 @@ def events_of(session: Session, command_id: uuid.UUID) -> Sequence[CommandEvent]
 TROUBLED = (CommandState.FAILED.value, CommandState.EXPIRED.value, CommandState.REJECTED.value)
 
 
-@dataclass(frozen=True, slots=True)
-class LatestReading:
+class LatestReading(NamedTuple):
     """An asset's most recent reading (kW, net-load sign; kWh of its own energy state)."""
 
-    ts: datetime
     power_kw: float
     energy_kwh: float | None
+
+
+def _driver_rows(session: Session, sql: str, params: Sequence[Any]) -> list[Any]:
+    """Rows of a read through the driver's own cursor, in the session's transaction:
+    for the per-minute reads of one value per asset, where building SQLAlchemy rows
+    costs more than the query. ``sql`` takes ``%s`` placeholders (``?`` on SQLite);
+    SQLite gets the parameters and returns the values as stored (uuids as 32 hex digits,
+    timestamps as text, `vpp.kit.bulk.sqlite_value`)."""
+    dbapi: Any = session.connection().connection.dbapi_connection
+    if session.get_bind().dialect.name != "postgresql":
+        sql, params = sql.replace("%s", "?"), [sqlite_value(v) for v in params]
+    cursor = dbapi.cursor()
+    try:
+        cursor.execute(sql, params)
+        return list(cursor.fetchall())
+    finally:
+        cursor.close()
+
+
+def _uuid(value: uuid.UUID | str) -> uuid.UUID:
+    return value if isinstance(value, uuid.UUID) else uuid.UUID(value)
+
+
+class ActiveAsset(NamedTuple):
+    """What the per-minute correction needs of an asset that is not retired."""
+
+    id: uuid.UUID
+    account_id: uuid.UUID
+    adapter: str
+    kind: str
+    baseline_kw: float
+    up_kw: float
+    down_kw: float
+
+
+def active_assets(session: Session) -> dict[uuid.UUID, ActiveAsset]:
+    """Every asset not retired, by id (read through the driver: each minute, all of them)."""
+    rows = _driver_rows(
+        session,
+        "SELECT id, account_id, adapter, kind, baseline_kw, up_kw, down_kw FROM assets "
+        "WHERE retired_at IS NULL",
+        [],
+    )
+    return {
+        asset.id: asset
+        for asset in (ActiveAsset(_uuid(i), _uuid(a), *rest) for i, a, *rest in rows)
+    }
 
 
 def plan_rows(
@@ -270,13 +314,15 @@ def plan_rows(
 ) -> list[tuple[uuid.UUID, int, float, float]]:
     """(asset_id, interval, baseline_kw, deviation_kw) of the day's plan in an interval
     range (of one enterprise's assets if ``account_id`` is given)."""
-    p = PlannedSetpointRow
-    stmt = select(p.asset_id, p.interval, p.baseline_kw, p.deviation_kw).where(
-        p.day == day, p.interval >= first_interval, p.interval <= last_interval
+    sql = (
+        "SELECT asset_id, interval, baseline_kw, deviation_kw FROM planned_setpoints "
+        "WHERE day = %s AND interval >= %s AND interval <= %s"
     )
+    params: list[Any] = [day, first_interval, last_interval]
     if account_id is not None:
-        stmt = stmt.where(p.account_id == account_id)
-    return [(a, t, b, d) for a, t, b, d in session.execute(stmt)]
+        sql += " AND account_id = %s"
+        params.append(account_id)
+    return [(_uuid(a), t, b, d) for a, t, b, d in _driver_rows(session, sql, params)]
 
 
 def _ids_of(keys: Sequence[str]) -> tuple[list[uuid.UUID], np.ndarray]:
@@ -296,19 +342,6 @@ class PlanMatrix:
     asset_ids: list[uuid.UUID]
     baseline_kw: FloatArray
     deviation_kw: FloatArray
-
-
-def _sqlite_rows(session: Session, sql: str, params: Sequence[Any]) -> list[Any]:
-    """Rows of a SQLite read through the driver's own cursor, in the session's transaction,
-    values as stored (ids as 32 hex digits, timestamps as text): for reads of up to a
-    million plain values (a day's plan), where building SQLAlchemy rows costs more than
-    the query."""
-    cursor = session.connection().connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-    try:
-        cursor.execute(sql, params)
-        return list(cursor.fetchall())
-    finally:
-        cursor.close()
 
 
 def plan_matrix(session: Session, day: date) -> PlanMatrix:
@@ -337,11 +370,11 @@ def plan_matrix(session: Session, day: date) -> PlanMatrix:
         base = np.frombuffer(b"".join(row[2] for row in packed), dtype=">f8")
         dev = np.frombuffer(b"".join(row[3] for row in packed), dtype=">f8")
     else:
-        rows = _sqlite_rows(
+        rows = _driver_rows(
             session,
             "SELECT asset_id, interval, baseline_kw, deviation_kw FROM planned_setpoints "
-            "WHERE day = ?",
-            [day.isoformat()],
+            "WHERE day = %s",
+            [day],
         )
         if not rows:
             empty = np.zeros((0, INTERVALS_PER_DAY))
@@ -391,10 +424,11 @@ def update_plan(
         session.execute(
             text(
                 "UPDATE planned_setpoints AS p SET deviation_kw = v.d, setpoint_kw = v.s "
-                "FROM plan_changes AS v "
-                "WHERE p.day = :day AND p.asset_id = v.asset_id AND p.interval = v.t"
+                "FROM plan_changes AS v WHERE p.day = :day "
+                "AND p.interval BETWEEN :first AND :last "  # narrows a one-interval change
+                "AND p.asset_id = v.asset_id AND p.interval = v.t"
             ),
-            {"day": day},
+            {"day": day, "first": int(intervals.min()), "last": int(intervals.max())},
         )
         return
     cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
@@ -422,14 +456,25 @@ def update_plan(
 def latest_readings(
     session: Session, since: datetime, until: datetime
 ) -> dict[uuid.UUID, LatestReading]:
-    """Each asset's last reading in (since, until]; assets without one are absent."""
-    t = TelemetryReading
-    rows = session.execute(
-        select(t.asset_id, t.ts, t.power_kw, t.energy_kwh)
-        .where(t.ts > since, t.ts <= until)
-        .order_by(t.ts)
+    """Each asset's last reading in (since, until]; assets without one are absent.
+
+    The correction reads it every minute for every asset: through the driver, and on
+    PostgreSQL only the last row per asset (``DISTINCT ON``).
+    """
+    window = "FROM telemetry WHERE ts > %s AND ts <= %s"
+    if session.get_bind().dialect.name == "postgresql":
+        rows = _driver_rows(
+            session,
+            f"SELECT DISTINCT ON (asset_id) asset_id, power_kw, energy_kwh {window} "
+            "ORDER BY asset_id, ts DESC",
+            [since, until],
+        )
+        return {a: LatestReading(p, e) for a, p, e in rows}
+    rows = _driver_rows(
+        session, f"SELECT asset_id, power_kw, energy_kwh {window} ORDER BY ts", [since, until]
     )
-    return {a: LatestReading(ts, p, e) for a, ts, p, e in rows}
+    last = {a: LatestReading(p, e) for a, p, e in rows}  # later rows overwrite earlier ones
+    return {uuid.UUID(a): reading for a, reading in last.items()}
 
 
 def interval_means(
@@ -473,11 +518,11 @@ def _open_commands_sqlite(
     ``asset_ids`` in the intervals from ``starts[cols.min()]`` to ``starts[cols.max()]``."""
     index = {a.hex: i for i, a in enumerate(asset_ids)}
     position = {sqlite_timestamp(start): t for t, start in enumerate(starts)}
-    rows = _sqlite_rows(
+    rows = _driver_rows(
         session,
         "SELECT id, asset_id, interval_start, state, attempts FROM setpoint_commands "
-        "WHERE state IN ('pending', 'sent') AND interval_start BETWEEN ? AND ?",
-        [sqlite_timestamp(starts[int(cols.min())]), sqlite_timestamp(starts[int(cols.max())])],
+        "WHERE state IN ('pending', 'sent') AND interval_start BETWEEN %s AND %s",
+        [starts[int(cols.min())], starts[int(cols.max())]],
     )
     return [
         (uuid.UUID(command_id), i, k, state, attempts)
@@ -523,12 +568,18 @@ def supersede_open(
                 " FROM replaced_setpoints AS r"
                 " WHERE c.asset_id = r.asset_id AND c.interval_start = r.interval_start"
                 " AND c.state IN ('pending', 'sent')"
+                " AND c.interval_start BETWEEN :first AND :last"  # ix_setpoint_commands_open
                 " AND NOT (r.keep_unsent = 1 AND c.state = 'pending' AND c.attempts = 0)"
                 " RETURNING c.id)"
                 " INSERT INTO command_events (command_id, at, state, attempt, detail)"
                 " SELECT id, :now, 'superseded', 0, :detail FROM superseded"
             ),
-            {"detail": clipped, "now": now},
+            {
+                "detail": clipped,
+                "now": now,
+                "first": starts[int(cols.min())],
+                "last": starts[int(cols.max())],
+            },
         )
         return int(result.rowcount)  # type: ignore[attr-defined]
     stale = [
@@ -551,12 +602,14 @@ def revise_unsent(
     source: str,
 ) -> np.ndarray:
     """Give the commands never handed to a sender (pending, no attempt) of the pairs
-    marked in ``marked`` ((n, T) like ``power_kw``) their new power and first send time,
-    in place; returns the (n, T) mask of pairs so revised.
+    marked in ``marked`` ((n, T) like ``power_kw``) their new power, due at ``send_at``
+    or earlier if they were, in place; returns the (n, T) mask of pairs so revised.
 
     No device has seen such a command, so revising it keeps delivery at-least-once with
     dedupe by id, and a re-plan does not double the outbox. Its ``source`` and ``detail``
-    say what revised it; state changes and attempts stay in the command's events.
+    say what revised it; state changes and attempts stay in the command's events. The
+    indexed send time mostly stays as it was, so PostgreSQL updates the row beside the
+    old version without touching the indexes (fillfactor, migration 0010).
     """
     rows, cols = np.nonzero(marked)
     revised = np.zeros_like(marked)
@@ -579,11 +632,13 @@ def revise_unsent(
         with dbapi.cursor(binary=True) as cursor:
             cursor.execute(
                 "UPDATE setpoint_commands AS c SET power_kw = r.power_kw, "
-                "next_attempt_at = r.send_at, source = %s, detail = %s "
+                "next_attempt_at = LEAST(c.next_attempt_at, r.send_at), source = %s, "
+                "detail = %s "
                 "FROM revised_setpoints AS r "
                 "WHERE c.asset_id = r.asset_id AND c.interval_start = r.interval_start "
+                "AND c.state IN ('pending', 'sent') AND c.interval_start BETWEEN %s AND %s "
                 "AND c.state = 'pending' AND c.attempts = 0 RETURNING r.k",
-                [source, detail],
+                [source, detail, starts[int(cols.min())], starts[int(cols.max())]],
             )
             done = np.array([k for (k,) in cursor.fetchall()], dtype=np.intp)
         revised[rows[done], cols[done]] = True
@@ -606,8 +661,8 @@ def revise_unsent(
     cursor = session.connection().connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     try:
         cursor.executemany(
-            "UPDATE setpoint_commands SET power_kw = ?, next_attempt_at = ?, source = ?, "
-            "detail = ? WHERE id = ?",
+            "UPDATE setpoint_commands SET power_kw = ?, next_attempt_at = "
+            "min(next_attempt_at, ?), source = ?, detail = ? WHERE id = ?",
             updates,
         )
     finally:

@@ -61,7 +61,8 @@ def _pg_type(column_type: Any) -> str:
     raise TypeError(f"no bulk path for column type {column_type!r}")
 
 
-def _sqlite_value(value: Any) -> Any:
+def sqlite_value(value: Any) -> Any:
+    """A parameter as SQLAlchemy's types store it on SQLite."""
     if isinstance(value, uuid.UUID):
         return value.hex
     if isinstance(value, datetime):
@@ -95,7 +96,7 @@ def bulk_insert(
     try:
         cursor.executemany(
             f"INSERT INTO {table.name} ({column_list}) VALUES ({placeholders})",  # noqa: S608
-            ([_sqlite_value(v) for v in row] for row in rows),
+            ([sqlite_value(v) for v in row] for row in rows),
         )
     finally:
         cursor.close()

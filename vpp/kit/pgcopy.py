@@ -82,3 +82,6 @@ def stage(session: Session, table: str, columns: Mapping[str, tuple[str, np.ndar
         cursor.execute(f"TRUNCATE {table}")
         with cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN (FORMAT BINARY)") as copy:
             copy.write(encode(list(columns.values())))
+        # Autovacuum never sees temporary tables; without statistics the planner joins
+        # a few thousand staged rows by hashing every open command.
+        cursor.execute(f"ANALYZE {table}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Float, ForeignKey, Index, Integer, String, Uuid
+from sqlalchemy import BigInteger, Float, ForeignKey, Index, Integer, String, Uuid, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from vpp.models.base import Base, UtcDateTime, new_id, utcnow
@@ -22,6 +22,12 @@ class SetpointCommandRow(Base):
     __tablename__ = "setpoint_commands"
     __table_args__ = (
         Index("ix_setpoint_commands_due", "state", "next_attempt_at"),
+        Index(
+            "ix_setpoint_commands_open",
+            "interval_start",
+            postgresql_where=text("state IN ('pending', 'sent')"),
+            sqlite_where=text("state IN ('pending', 'sent')"),
+        ),
         {"postgresql_with": {"fillfactor": 80}},  # revised in place: migration 0010
     )
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import date
 
-from sqlalchemy import Date, Float, ForeignKey, Integer, String, Uuid
+from sqlalchemy import Date, Float, ForeignKey, Index, Integer, String, Uuid
 from sqlalchemy.engine.default import DefaultExecutionContext
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -20,7 +20,10 @@ class PlannedSetpointRow(Base):
     """
 
     __tablename__ = "planned_setpoints"
-    __table_args__ = ({"postgresql_with": {"fillfactor": 80}},)  # updated in place: 0010
+    __table_args__ = (
+        Index("ix_planned_setpoints_day_interval", "day", "interval"),
+        {"postgresql_with": {"fillfactor": 80}},  # updated in place: migration 0010
+    )
 
     day: Mapped[date] = mapped_column(Date, primary_key=True)
     asset_id: Mapped[uuid.UUID] = mapped_column(

@@ -1,0 +1,61 @@
+"""Access paths of the per-minute dispatch loop: recent telemetry, one interval's plan,
+and room in the pages of the tables that re-plans update in place.
+
+- ``telemetry.ts``: the correction reads every asset's latest reading each minute and
+  the interval close averages the last 15 minutes; without an index on time both scan
+  the whole history. On PostgreSQL a BRIN index (PostgreSQL docs, "BRIN Indexes": block
+  ranges of a naturally time-ordered table; a few pages, nearly free to maintain, so the
+  bulk COPY path keeps its rate); on SQLite a B-tree.
+- ``planned_setpoints (day, interval)``: the correction reads one interval of the day's
+  plan (10,000 rows of 960,000); the primary key leads with the asset.
+- ``setpoint_commands (interval_start)`` of the open commands only (a partial index):
+  re-plans and corrections revise or supersede the open commands of a few intervals by
+  the thousand, in a table that keeps every command ever sent.
+- ``fillfactor`` 80 on ``planned_setpoints`` and ``setpoint_commands``: a re-plan
+  rewrites tens of thousands of planned setpoints and revises the commands not yet
+  sent. With free space on the page PostgreSQL keeps the new row version beside the
+  old one and skips the indexes when no indexed column changed (heap-only tuples,
+  "Heap-Only Tuples (HOT)"). Applies to pages written from now on.
+
+Revision ID: 0010
+Revises: 0009
+Create Date: 2026-11-26
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0010"
+down_revision = "0009"
+branch_labels = None
+depends_on = None
+
+UPDATED_IN_PLACE = ("planned_setpoints", "setpoint_commands")
+FILLFACTOR = 80
+OPEN = sa.text("state IN ('pending', 'sent')")
+
+
+def upgrade() -> None:
+    op.create_index("ix_telemetry_ts", "telemetry", ["ts"], postgresql_using="brin")
+    op.create_index("ix_planned_setpoints_day_interval", "planned_setpoints", ["day", "interval"])
+    op.create_index(
+        "ix_setpoint_commands_open",
+        "setpoint_commands",
+        ["interval_start"],
+        postgresql_where=OPEN,
+        sqlite_where=OPEN,
+    )
+    if op.get_bind().dialect.name == "postgresql":
+        for table in UPDATED_IN_PLACE:
+            op.execute(f"ALTER TABLE {table} SET (fillfactor = {FILLFACTOR})")
+
+
+def downgrade() -> None:
+    if op.get_bind().dialect.name == "postgresql":
+        for table in UPDATED_IN_PLACE:
+            op.execute(f"ALTER TABLE {table} RESET (fillfactor)")
+    op.drop_index("ix_setpoint_commands_open", table_name="setpoint_commands")
+    op.drop_index("ix_planned_setpoints_day_interval", table_name="planned_setpoints")
+    op.drop_index("ix_telemetry_ts", table_name="telemetry")
