@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import math
 import os
 import platform
 import statistics
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -91,6 +93,23 @@ class Benchmark:
 
     def matches(self, pattern: str) -> bool:
         return any(pattern in name for name in (self.key, *self.metrics, *self.tags))
+
+
+@contextmanager
+def service_gc() -> Iterator[None]:
+    """The garbage-collector settings of a service process (`vpp.app.tune_garbage_collector`:
+    what is alive now frozen out of collection, fewer collections) for a timed section run
+    in the benchmark's own process; restored afterwards."""
+    from vpp.app import tune_garbage_collector
+
+    thresholds = gc.get_threshold()
+    gc.collect()
+    tune_garbage_collector()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*thresholds)
 
 
 def median(values: Sequence[float]) -> float:

@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import math
 from datetime import UTC, datetime
+from functools import lru_cache
 
 import pandas as pd
 
 from vpp.forecast.pv import Site, solar_position
 
 
+@lru_cache(maxsize=1024)
 def sun_elevation_deg(when: datetime, latitude_deg: float, longitude_deg: float) -> float:
     """Elevation of the sun's centre above the horizon, degrees (negative at night), from
-    the forecast's NOAA solar-position model (one model of the sun for the whole service)."""
+    the forecast's NOAA solar-position model (one model of the sun for the whole service).
+
+    Cached: a park's PV plants share a site and every step asks for the same instant."""
     site = Site(latitude_deg=latitude_deg, longitude_deg=longitude_deg)
     position = solar_position(pd.DatetimeIndex([when.astimezone(UTC)]), site)
     return float(position["elevation_deg"].iloc[0])

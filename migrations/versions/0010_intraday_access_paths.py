@@ -8,9 +8,9 @@ and room in the pages of the tables that re-plans update in place.
   bulk COPY path keeps its rate); on SQLite a B-tree.
 - ``planned_setpoints (day, interval)``: the correction reads one interval of the day's
   plan (10,000 rows of 960,000); the primary key leads with the asset.
-- ``setpoint_commands (interval_start)`` of the open commands only (a partial index):
-  re-plans and corrections revise or supersede the open commands of a few intervals by
-  the thousand, in a table that keeps every command ever sent.
+- ``setpoint_commands (asset_id, interval_start)`` of the open commands only (a partial
+  index): re-plans and corrections revise or supersede the open commands of (asset,
+  interval) pairs by the thousand, in a table that keeps every command ever sent.
 - ``fillfactor`` 80 on ``planned_setpoints`` and ``setpoint_commands``: a re-plan
   rewrites tens of thousands of planned setpoints and revises the commands not yet
   sent. With free space on the page PostgreSQL keeps the new row version beside the
@@ -43,7 +43,7 @@ def upgrade() -> None:
     op.create_index(
         "ix_setpoint_commands_open",
         "setpoint_commands",
-        ["interval_start"],
+        ["asset_id", "interval_start"],
         postgresql_where=OPEN,
         sqlite_where=OPEN,
     )

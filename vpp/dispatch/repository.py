@@ -421,15 +421,15 @@ def update_plan(
                 "s": ("float8", setpoints),
             },
         )
-        session.execute(
-            text(
-                "UPDATE planned_setpoints AS p SET deviation_kw = v.d, setpoint_kw = v.s "
-                "FROM plan_changes AS v WHERE p.day = :day "
-                "AND p.interval BETWEEN :first AND :last "  # narrows a one-interval change
-                "AND p.asset_id = v.asset_id AND p.interval = v.t"
-            ),
-            {"day": day, "first": int(intervals.min()), "last": int(intervals.max())},
-        )
+        with pgcopy.staged_join(session):
+            session.execute(
+                text(
+                    "UPDATE planned_setpoints AS p SET deviation_kw = v.d, setpoint_kw = v.s "
+                    "FROM plan_changes AS v "
+                    "WHERE p.day = :day AND p.asset_id = v.asset_id AND p.interval = v.t"
+                ),
+                {"day": day},
+            )
         return
     cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     stored_day = day.isoformat()  # SQLAlchemy's Date and Uuid renderings on SQLite
@@ -560,27 +560,28 @@ def supersede_open(
                 "keep_unsent": ("int4", keep[rows, cols].astype(np.int32)),
             },
         )
-        result = session.execute(
-            text(
-                "WITH superseded AS ("
-                " UPDATE setpoint_commands AS c"
-                " SET state = 'superseded', detail = :detail, finished_at = :now"
-                " FROM replaced_setpoints AS r"
-                " WHERE c.asset_id = r.asset_id AND c.interval_start = r.interval_start"
-                " AND c.state IN ('pending', 'sent')"
-                " AND c.interval_start BETWEEN :first AND :last"  # ix_setpoint_commands_open
-                " AND NOT (r.keep_unsent = 1 AND c.state = 'pending' AND c.attempts = 0)"
-                " RETURNING c.id)"
-                " INSERT INTO command_events (command_id, at, state, attempt, detail)"
-                " SELECT id, :now, 'superseded', 0, :detail FROM superseded"
-            ),
-            {
-                "detail": clipped,
-                "now": now,
-                "first": starts[int(cols.min())],
-                "last": starts[int(cols.max())],
-            },
-        )
+        with pgcopy.staged_join(session):
+            result = session.execute(
+                text(
+                    "WITH superseded AS ("
+                    " UPDATE setpoint_commands AS c"
+                    " SET state = 'superseded', detail = :detail, finished_at = :now"
+                    " FROM replaced_setpoints AS r"
+                    " WHERE c.asset_id = r.asset_id AND c.interval_start = r.interval_start"
+                    " AND c.state IN ('pending', 'sent')"
+                    " AND c.interval_start BETWEEN :first AND :last"
+                    " AND NOT (r.keep_unsent = 1 AND c.state = 'pending' AND c.attempts = 0)"
+                    " RETURNING c.id)"
+                    " INSERT INTO command_events (command_id, at, state, attempt, detail)"
+                    " SELECT id, :now, 'superseded', 0, :detail FROM superseded"
+                ),
+                {
+                    "detail": clipped,
+                    "now": now,
+                    "first": starts[int(cols.min())],
+                    "last": starts[int(cols.max())],
+                },
+            )
         return int(result.rowcount)  # type: ignore[attr-defined]
     stale = [
         command_id
@@ -629,7 +630,7 @@ def revise_unsent(
             },
         )
         dbapi: Any = session.connection().connection.dbapi_connection
-        with dbapi.cursor(binary=True) as cursor:
+        with pgcopy.staged_join(session), dbapi.cursor(binary=True) as cursor:
             cursor.execute(
                 "UPDATE setpoint_commands AS c SET power_kw = r.power_kw, "
                 "next_attempt_at = LEAST(c.next_attempt_at, r.send_at), source = %s, "

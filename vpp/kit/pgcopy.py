@@ -14,11 +14,13 @@ Types: ``uuid`` (16 bytes, as `uuid.UUID.bytes`), ``int4``, ``int8``, ``float8``
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
+from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 HEADER = b"PGCOPY\n\xff\r\n\x00" + b"\x00\x00\x00\x00" + b"\x00\x00\x00\x00"
@@ -75,7 +77,9 @@ def _cursor(session: Session) -> Any:
 
 def stage(session: Session, table: str, columns: Mapping[str, tuple[str, np.ndarray]]) -> None:
     """Fill the temporary table ``table`` (created for this transaction, emptied if it
-    exists) with the columns {name: (type, values)}."""
+    exists) with the columns {name: (type, values)}.
+
+    Statements joining a staged table run inside `staged_join`."""
     definition = ", ".join(f"{name} {pg_type} NOT NULL" for name, (pg_type, _) in columns.items())
     with _cursor(session) as cursor:
         cursor.execute(f"CREATE TEMP TABLE IF NOT EXISTS {table} ({definition}) ON COMMIT DROP")
@@ -85,3 +89,23 @@ def stage(session: Session, table: str, columns: Mapping[str, tuple[str, np.ndar
         # Autovacuum never sees temporary tables; without statistics the planner joins
         # a few thousand staged rows by hashing every open command.
         cursor.execute(f"ANALYZE {table}")
+
+
+@contextmanager
+def staged_join(session: Session) -> Iterator[None]:
+    """Run the statements inside without merge joins, then restore the setting.
+
+    A staged change often holds one interval (a correction): the join's estimate then
+    uses the whole table's count of distinct intervals, comes out a hundred times too
+    small, and the planner merges on the interval alone, comparing every staged row
+    with every row of that interval (30 million comparisons for 3,000 changes). Hash
+    and nested-loop joins are right at every size here.
+    """
+    previous: str = session.execute(text("SELECT current_setting('enable_mergejoin')")).scalar_one()
+    session.execute(text("SELECT set_config('enable_mergejoin', 'off', true)"))
+    try:
+        yield
+    finally:
+        session.execute(
+            text("SELECT set_config('enable_mergejoin', :value, true)"), {"value": previous}
+        )

@@ -24,6 +24,7 @@ class SetpointCommandRow(Base):
         Index("ix_setpoint_commands_due", "state", "next_attempt_at"),
         Index(
             "ix_setpoint_commands_open",
+            "asset_id",
             "interval_start",
             postgresql_where=text("state IN ('pending', 'sent')"),
             sqlite_where=text("state IN ('pending', 'sent')"),
