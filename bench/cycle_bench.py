@@ -53,6 +53,7 @@ from vpp.domain.market import Award, Clearing, MarketOutlook, Pricing
 from vpp.domain.time import INTERVALS_PER_DAY, day_bounds_utc, interval_starts_utc
 from vpp.fleet.mix import draw_fleet
 from vpp.fleet.repository import write_fleet
+from vpp.kit import pgcopy
 from vpp.kit.compute import open_compute
 from vpp.kit.db import create_db_engine, make_sessionmaker
 from vpp.models import Asset, PlannedSetpointRow, PoolTarget
@@ -75,20 +76,6 @@ AWARD_SHARE = 0.8
 LAGGING_SHARE = 0.05
 STAGES = ("forecast", "bid", "awards", "plan", "replan", "correction")
 GIB = 1024.0**3
-
-_COPY_SIGNATURE = b"PGCOPY\n\xff\r\n\x00" + b"\x00" * 8
-_PG_EPOCH_US = int(datetime(2000, 1, 1, tzinfo=UTC).timestamp() * 1_000_000)
-_READING = np.dtype(
-    [
-        ("fields", ">i2"),
-        ("id_len", ">i4"),
-        ("asset_id", "V16"),
-        ("ts_len", ">i4"),
-        ("ts_us", ">i8"),
-        ("power_len", ">i4"),
-        ("power_kw", ">f8"),
-    ]
-)
 
 
 class Progress:
@@ -165,13 +152,12 @@ def _write_history(
     0.8) with 5 % noise; PV: minus 70 % of the nominal generation's daylight bell."""
     start, _ = day_bounds_utc(DAY - timedelta(days=HISTORY_DAYS))
     steps = HISTORY_DAYS * INTERVALS_PER_DAY
-    start_us = int(start.timestamp() * 1_000_000) - _PG_EPOCH_US
+    start_us = pgcopy.timestamp_us(start)
     ts_us = start_us + np.arange(steps, dtype=np.int64) * 15 * 60 * 1_000_000
     local_hour = ((np.arange(steps) % INTERVALS_PER_DAY) / 4.0) % 24  # Beijing day starts 0
     day_shift = np.where((local_hour >= 8) & (local_hour < 18), 1.2, 0.8)
     sun = np.clip(np.sin((local_hour - 6.0) / 12.0 * np.pi), 0.0, None)
     rng = np.random.default_rng(0)
-    dbapi: Any = session.connection().connection.dbapi_connection
     written = 0
     for first in range(0, len(ids), 500):
         block = slice(first, first + 500)
@@ -180,20 +166,15 @@ def _write_history(
         power = (
             np.where(pv[block][:, None], -0.7 * np.abs(base) * sun * 4, base * day_shift) * noise
         )
-        rows = np.zeros(power.size, dtype=_READING)
-        rows["fields"], rows["id_len"], rows["ts_len"], rows["power_len"] = 3, 16, 8, 8
-        rows["asset_id"] = np.repeat(
-            np.frombuffer(b"".join(a.bytes for a in ids[block]), dtype="V16"), steps
+        pgcopy.copy_into(
+            session,
+            "telemetry",
+            {
+                "asset_id": ("uuid", np.repeat(pgcopy.uuid_array(ids[block]), steps)),
+                "ts": ("timestamptz", np.tile(ts_us, base.shape[0])),
+                "power_kw": ("float8", power.ravel()),
+            },
         )
-        rows["ts_us"] = np.tile(ts_us, base.shape[0])
-        rows["power_kw"] = power.ravel()
-        with (
-            dbapi.cursor() as cursor,
-            cursor.copy(
-                "COPY telemetry (asset_id, ts, power_kw) FROM STDIN (FORMAT BINARY)"
-            ) as copy,
-        ):
-            copy.write(_COPY_SIGNATURE + rows.tobytes() + b"\xff\xff")
         written += power.size
     return written
 
@@ -209,17 +190,15 @@ def _write_latest(session: Session, ts: datetime) -> None:
         ).where(PlannedSetpointRow.day == DAY, PlannedSetpointRow.interval == INTRADAY_INTERVAL)
     ).all()
     lagging = np.random.default_rng(1).random(len(rows)) < LAGGING_SHARE
-    data = np.zeros(len(rows), dtype=_READING)
-    data["fields"], data["id_len"], data["ts_len"], data["power_len"] = 3, 16, 8, 8
-    data["asset_id"] = np.frombuffer(b"".join(r[0].bytes for r in rows), dtype="V16")
-    data["ts_us"] = int(ts.timestamp() * 1_000_000) - _PG_EPOCH_US
-    data["power_kw"] = np.where(lagging, [r[1] for r in rows], [r[2] for r in rows])
-    dbapi: Any = session.connection().connection.dbapi_connection
-    with (
-        dbapi.cursor() as cursor,
-        cursor.copy("COPY telemetry (asset_id, ts, power_kw) FROM STDIN (FORMAT BINARY)") as copy,
-    ):
-        copy.write(_COPY_SIGNATURE + data.tobytes() + b"\xff\xff")
+    pgcopy.copy_into(
+        session,
+        "telemetry",
+        {
+            "asset_id": ("uuid", pgcopy.uuid_array([r[0] for r in rows])),
+            "ts": ("timestamptz", np.full(len(rows), pgcopy.timestamp_us(ts), dtype=np.int64)),
+            "power_kw": ("float8", np.where(lagging, [r[1] for r in rows], [r[2] for r in rows])),
+        },
+    )
 
 
 def _outlooks(session: Session, packs: dict[str, MarketPack]) -> dict[str, MarketOutlook]:

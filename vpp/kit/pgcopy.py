@@ -71,8 +71,15 @@ def encode(columns: Sequence[tuple[str, np.ndarray]]) -> bytes:
     return HEADER + out.tobytes() + TRAILER
 
 
-def _cursor(session: Session) -> Any:
-    return session.connection().connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+def copy_into(session: Session, table: str, columns: Mapping[str, tuple[str, np.ndarray]]) -> None:
+    """Append the columns {name: (type, values)} to ``table`` with one binary COPY, in
+    the session's transaction."""
+    dbapi: Any = session.connection().connection.dbapi_connection
+    with (
+        dbapi.cursor() as cursor,
+        cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN (FORMAT BINARY)") as copy,
+    ):
+        copy.write(encode(list(columns.values())))
 
 
 def stage(session: Session, table: str, columns: Mapping[str, tuple[str, np.ndarray]]) -> None:
@@ -81,11 +88,12 @@ def stage(session: Session, table: str, columns: Mapping[str, tuple[str, np.ndar
 
     Statements joining a staged table run inside `staged_join`."""
     definition = ", ".join(f"{name} {pg_type} NOT NULL" for name, (pg_type, _) in columns.items())
-    with _cursor(session) as cursor:
+    dbapi: Any = session.connection().connection.dbapi_connection
+    with dbapi.cursor() as cursor:
         cursor.execute(f"CREATE TEMP TABLE IF NOT EXISTS {table} ({definition}) ON COMMIT DROP")
         cursor.execute(f"TRUNCATE {table}")
-        with cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN (FORMAT BINARY)") as copy:
-            copy.write(encode(list(columns.values())))
+    copy_into(session, table, columns)
+    with dbapi.cursor() as cursor:
         # Autovacuum never sees temporary tables; without statistics the planner joins
         # a few thousand staged rows by hashing every open command.
         cursor.execute(f"ANALYZE {table}")

@@ -1,0 +1,73 @@
+"""Binary COPY built with numpy (`vpp.kit.pgcopy`) against a real PostgreSQL."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import pytest
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from vpp.kit import pgcopy
+
+on_postgresql = pytest.mark.parametrize(
+    "db_url", [pytest.param("postgresql", marks=pytest.mark.postgres)], indirect=True
+)
+
+
+@on_postgresql
+def test_staged_columns_read_back_exactly(session: Session) -> None:
+    ids = sorted(uuid.uuid4() for _ in range(3))
+    when = [
+        datetime(2026, 11, 26, 2, 0, tzinfo=UTC) + timedelta(minutes=15 * k) for k in (0, 1, 95)
+    ]
+    pgcopy.stage(
+        session,
+        "staged_sample",
+        {
+            "asset_id": ("uuid", pgcopy.uuid_array(ids)),
+            "t": ("int4", np.array([0, 40, 95])),
+            "n": ("int8", np.array([-1, 0, 2**40])),
+            "kw": ("float8", np.array([-12.5, 0.0, 1e7])),
+            "at": ("timestamptz", np.array([pgcopy.timestamp_us(w) for w in when])),
+        },
+    )
+    rows = session.execute(
+        text("SELECT asset_id, t, n, kw, at FROM staged_sample ORDER BY t")
+    ).all()
+    assert [tuple(r) for r in rows] == [
+        (ids[0], 0, -1, -12.5, when[0]),
+        (ids[1], 40, 0, 0.0, when[1]),
+        (ids[2], 95, 2**40, 1e7, when[2]),
+    ]
+    # Staging again in the same transaction replaces the rows.
+    pgcopy.stage(
+        session, "staged_sample", {"t": ("int4", np.array([7]))} | _rest(ids[:1], when[:1])
+    )
+    assert session.execute(text("SELECT t FROM staged_sample")).scalars().all() == [7]
+
+
+def _rest(ids: list[uuid.UUID], when: list[datetime]) -> dict[str, tuple[str, np.ndarray]]:
+    return {
+        "asset_id": ("uuid", pgcopy.uuid_array(ids)),
+        "n": ("int8", np.zeros(1, dtype=np.int64)),
+        "kw": ("float8", np.zeros(1)),
+        "at": ("timestamptz", np.array([pgcopy.timestamp_us(w) for w in when])),
+    }
+
+
+def test_columns_of_other_lengths_or_types_are_refused() -> None:
+    with pytest.raises(ValueError, match="different lengths"):
+        pgcopy.encode([("int4", np.arange(2)), ("int4", np.arange(3))])
+    with pytest.raises(TypeError, match="text"):
+        pgcopy.encode([("text", np.array(["a"]))])
+
+
+@on_postgresql
+def test_staged_join_restores_the_planner_setting(session: Session) -> None:
+    setting = "SELECT current_setting('enable_mergejoin')"
+    with pgcopy.staged_join(session):
+        assert session.execute(text(setting)).scalar_one() == "off"
+    assert session.execute(text(setting)).scalar_one() == "on"
