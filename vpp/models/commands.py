@@ -21,19 +21,18 @@ class SetpointCommandRow(Base):
 
     __tablename__ = "setpoint_commands"
     __table_args__ = (
-        Index("ix_setpoint_commands_due", "state", "next_attempt_at"),
-        Index(
-            "ix_setpoint_commands_open",
-            "asset_id",
-            "interval_start",
+        Index(  # open commands only (migration 0010)
+            "ix_setpoint_commands_due",
+            "next_attempt_at",
             postgresql_where=text("state IN ('pending', 'sent')"),
             sqlite_where=text("state IN ('pending', 'sent')"),
         ),
+        Index("ix_setpoint_commands_asset_interval", "asset_id", "interval_start"),
         {"postgresql_with": {"fillfactor": 80}},  # revised in place: migration 0010
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
-    asset_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("assets.id"), index=True)
+    asset_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("assets.id"))
     account_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("accounts.id"), index=True)
     adapter: Mapped[str] = mapped_column(String(64))
     interval_start: Mapped[datetime] = mapped_column(UtcDateTime)
@@ -57,9 +56,8 @@ class CommandEvent(Base):
     id: Mapped[int] = mapped_column(
         BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
     )
-    command_id: Mapped[uuid.UUID] = mapped_column(
-        Uuid, ForeignKey("setpoint_commands.id"), index=True
-    )
+    # No foreign key (migration 0010): written only with the change of its command.
+    command_id: Mapped[uuid.UUID] = mapped_column(Uuid, index=True)
     at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     state: Mapped[str] = mapped_column(String(16))
     attempt: Mapped[int] = mapped_column(Integer, default=0)
