@@ -15,6 +15,10 @@ the moment it has its connection slot (body signed) until its answer is read. Th
 adapter sends at most ``max_requests_per_origin`` (16) requests at once to one
 ``host:port``, and here all 20 endpoints share the receiver's, so requests also wait for
 a slot: ``fanout_http_request_p99_incl_wait_ms`` (for information) counts that wait too.
+The receiver runs with the garbage-collector settings of the service's processes
+(`vpp.app.tune_garbage_collector`: the start-up heap frozen, fewer collections); with
+Python's defaults a full collection of that heap in the middle of a round puts 60-80 ms
+on the p99 (25 ms with them), a tuning any enterprise's server would want too.
 ``fanout_http_1000_cold_s`` (for information): the whole fan-out with a new session, so
 every connection is opened during the round. Each round checks that all 1,000 outcomes
 are ACKED and that the receiver applied exactly 1,000 new commands.
@@ -65,7 +69,10 @@ def endpoint_secret(seed: str, index: int) -> str:
 
 
 def receiver_app() -> Starlette:
-    """The receiver process's app (``uvicorn --factory``): all endpoints, one receiver."""
+    """The receiver process's app (``uvicorn --factory``): all endpoints, one receiver,
+    with the start-up garbage-collector settings of the service's own processes."""
+    from vpp.app import tune_garbage_collector
+
     seed = os.environ[_SEED_ENV]
     endpoints = int(os.environ[_ENDPOINTS_ENV])
     applied = [0]  # the receiver applies each command id once; the rounds count them
@@ -79,6 +86,7 @@ def receiver_app() -> Starlette:
     async def stats(request: Request) -> Response:
         return JSONResponse({"applied": applied[0]})
 
+    tune_garbage_collector()  # what is alive now is never scanned again
     return Starlette(
         routes=[
             Route("/hooks/{endpoint:int}", endpoint, methods=["POST"]),
