@@ -123,17 +123,15 @@ def _claim_pg(
 ) -> list[_ClaimRow]:
     """The claim through the driver (binary results): a round claims up to 10,000 rows,
     and building SQLAlchemy rows for them costs more than PostgreSQL's update."""
-    dbapi: Any = session.connection().connection.dbapi_connection
-    with dbapi.cursor(binary=True) as cursor:
-        cursor.execute(
-            "UPDATE setpoint_commands SET attempts = attempts + 1, next_attempt_at = %s "
-            "WHERE id IN (SELECT id FROM setpoint_commands "
-            "WHERE state IN ('pending', 'sent') AND next_attempt_at <= %s AND expires_at > %s "
-            "AND adapter = ANY(%s) ORDER BY next_attempt_at LIMIT %s FOR UPDATE SKIP LOCKED) "
-            "RETURNING id, asset_id, interval_start, power_kw, expires_at, attempts, adapter",
-            [now + lease, now, now, list(adapters), limit],
-        )
-        rows = cursor.fetchall()
+    rows = _binary_rows(
+        session,
+        "UPDATE setpoint_commands SET attempts = attempts + 1, next_attempt_at = %s "
+        "WHERE id IN (SELECT id FROM setpoint_commands "
+        "WHERE state IN ('pending', 'sent') AND next_attempt_at <= %s AND expires_at > %s "
+        "AND adapter = ANY(%s) ORDER BY next_attempt_at LIMIT %s FOR UPDATE SKIP LOCKED) "
+        "RETURNING id, asset_id, interval_start, power_kw, expires_at, attempts, adapter",
+        [now + lease, now, now, list(adapters), limit],
+    )
     utc: dict[datetime, datetime] = {}  # the session's time zone -> UTC, per distinct value
 
     def in_utc(value: datetime) -> datetime:
@@ -351,6 +349,15 @@ def _driver_rows(session: Session, sql: str, params: Sequence[Any]) -> list[Any]
         cursor.close()
 
 
+def _binary_rows(session: Session, sql: str, params: Sequence[Any]) -> list[Any]:
+    """Rows of a PostgreSQL statement through the driver's binary cursor, in the
+    session's transaction (``%s`` placeholders; values as psycopg loads them)."""
+    dbapi: Any = session.connection().connection.dbapi_connection
+    with dbapi.cursor(binary=True) as cursor:
+        cursor.execute(sql, params)
+        return list(cursor.fetchall())
+
+
 def _uuid(value: uuid.UUID | str) -> uuid.UUID:
     return value if isinstance(value, uuid.UUID) else uuid.UUID(value)
 
@@ -429,16 +436,14 @@ def plan_matrix(session: Session, day: date) -> PlanMatrix:
     returns the rows with ids as text.
     """
     if session.get_bind().dialect.name == "postgresql":
-        dbapi: Any = session.connection().connection.dbapi_connection
-        with dbapi.cursor(binary=True) as cursor:
-            cursor.execute(
-                "SELECT asset_id, string_agg(int4send(interval), ''::bytea), "
-                "string_agg(float8send(baseline_kw), ''::bytea), "
-                "string_agg(float8send(deviation_kw), ''::bytea) "
-                "FROM planned_setpoints WHERE day = %s GROUP BY asset_id ORDER BY asset_id",
-                [day],
-            )
-            packed = cursor.fetchall()
+        packed = _binary_rows(
+            session,
+            "SELECT asset_id, string_agg(int4send(interval), ''::bytea), "
+            "string_agg(float8send(baseline_kw), ''::bytea), "
+            "string_agg(float8send(deviation_kw), ''::bytea) "
+            "FROM planned_setpoints WHERE day = %s GROUP BY asset_id ORDER BY asset_id",
+            [day],
+        )
         ids = [row[0] for row in packed]
         t = np.frombuffer(b"".join(row[1] for row in packed), dtype=">i4")
         counts = [len(row[1]) // 4 for row in packed]
@@ -705,9 +710,9 @@ def revise_unsent(
                 "send_at": ("timestamptz", send_us[cols]),
             },
         )
-        dbapi: Any = session.connection().connection.dbapi_connection
-        with pgcopy.staged_join(session), dbapi.cursor(binary=True) as cursor:
-            cursor.execute(
+        with pgcopy.staged_join(session):
+            returned = _binary_rows(
+                session,
                 "UPDATE setpoint_commands AS c SET power_kw = r.power_kw, "
                 "next_attempt_at = LEAST(c.next_attempt_at, r.send_at), source = %s, "
                 "detail = %s "
@@ -717,7 +722,7 @@ def revise_unsent(
                 "AND c.state = 'pending' AND c.attempts = 0 RETURNING r.k",
                 [source, detail, starts[int(cols.min())], starts[int(cols.max())]],
             )
-            done = np.array([k for (k,) in cursor.fetchall()], dtype=np.intp)
+        done = np.array([k for (k,) in returned], dtype=np.intp)
         revised[rows[done], cols[done]] = True
         return revised
     updates = []
