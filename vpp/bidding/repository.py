@@ -10,6 +10,9 @@ from sqlalchemy import Table, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from vpp.bidding.schemas import EDITABLE, BidState
+from vpp.domain.time import INTERVALS_PER_DAY
+from vpp.domain.units import FloatArray
+from vpp.kit import daytable
 from vpp.kit.bulk import bulk_insert
 from vpp.models import AwardRow, BidAllocation, BidRow, FirmSchedule
 
@@ -142,6 +145,15 @@ def replace_firm_schedules(session: Session, day: date, rows: Sequence[tuple[obj
     """The day's firm schedules as the latest draft decided them."""
     session.execute(delete(FirmSchedule).where(FirmSchedule.day == day))
     bulk_insert(session, _FIRM, FIRM_COLUMNS, rows)
+
+
+def firm_matrix(
+    session: Session, day: date, first: int = 0, last: int = INTERVALS_PER_DAY - 1
+) -> tuple[list[uuid.UUID], FloatArray]:
+    """The assets with firm schedules on ``day`` (sorted by id) and their firm kW over
+    intervals ``first..last`` (0 where none): what dispatch reads every minute."""
+    ids, (firm,) = daytable.day_matrix(session, "firm_schedules", ("firm_kw",), day, first, last)
+    return ids, firm
 
 
 def firm_schedules(session: Session, day: date) -> dict[uuid.UUID, dict[int, float]]:

@@ -210,11 +210,11 @@ def _load_pool(session: Session, day: date) -> tuple[_Pool, list[Asset]]:
 
 
 def _firm(session: Session, day: date, index: Mapping[uuid.UUID, int]) -> FloatArray:
+    """(n, 96) firm kW of the pool's assets (``index``: id -> row)."""
     firm = np.zeros((len(index), INTERVALS_PER_DAY))
-    for asset_id, by_interval in bids_repository.firm_schedules(session, day).items():
-        if asset_id in index:
-            for t, value in by_interval.items():
-                firm[index[asset_id], t] = value
+    ids, stored = bids_repository.firm_matrix(session, day)
+    rows = np.array([index.get(a, -1) for a in ids], dtype=np.intp)
+    firm[rows[rows >= 0]] = stored[rows >= 0]
     return firm
 
 
@@ -535,8 +535,9 @@ def correct(session: Session, packs: Mapping[str, MarketPack], now: datetime) ->
     n = len(assets)
     baseline = np.array([r[2] for r in rows])
     deviation = np.array([r[3] for r in rows])
-    firm_all = bids_repository.firm_schedules(session, day)
-    firm = np.array([firm_all.get(a.id, {}).get(t, 0.0) for a in assets])
+    firm_ids, firm_now = bids_repository.firm_matrix(session, day, t, t)
+    firm_of = dict(zip(firm_ids, firm_now[:, 0].tolist(), strict=True))
+    firm = np.array([firm_of.get(a.id, 0.0) for a in assets])
     readings = repository.latest_readings(session, now - FRESH, now)
     online = _online(session, assets, readings, True, now)
     measured = np.array([readings[a.id].power_kw if a.id in readings else np.nan for a in assets])

@@ -28,7 +28,7 @@ from vpp.dispatch.service import PlannedSetpoint, enqueue_many
 from vpp.domain.time import INTERVAL, INTERVALS_PER_DAY, interval_starts_utc
 from vpp.domain.units import Direction
 from vpp.kit.bulk import bulk_insert
-from vpp.models import Asset, AwardRow, BidRow, FirmSchedule, PlannedSetpointRow, PoolTarget
+from vpp.models import Asset, AwardRow, BidRow, PlannedSetpointRow, PoolTarget
 from vpp.optimize.disaggregation import plan_setpoints
 from vpp.optimize.problem import SolverOptions
 from vpp.ports import MarketPack
@@ -135,21 +135,11 @@ def plan_day(
 def _firm_matrix(
     session: Session, day: date, index: Mapping[uuid.UUID, int], horizon: int
 ) -> np.ndarray:
-    """(n, T) firm kW of the planned assets (0 where none is stored), read as plain rows:
-    a day holds one per asset and interval, too many to load as mapped objects."""
+    """(n, T) firm kW of the planned assets (0 where none is stored)."""
     firm = np.zeros((len(index), horizon))
-    rows = [
-        (index[asset_id], t, kw)
-        for asset_id, t, kw in session.execute(
-            select(FirmSchedule.asset_id, FirmSchedule.interval, FirmSchedule.firm_kw).where(
-                FirmSchedule.day == day
-            )
-        )
-        if asset_id in index
-    ]
-    if rows:
-        asset, interval, kw = (np.array(column) for column in zip(*rows, strict=True))
-        firm[asset, interval] = kw
+    ids, stored = bids_repository.firm_matrix(session, day, 0, horizon - 1)
+    rows = np.array([index.get(a, -1) for a in ids], dtype=np.intp)
+    firm[rows[rows >= 0]] = stored[rows >= 0]
     return firm
 
 

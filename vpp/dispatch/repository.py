@@ -25,10 +25,9 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
 from vpp.domain.commands import CommandState, SetpointCommand
-from vpp.domain.time import INTERVALS_PER_DAY
 from vpp.domain.units import FloatArray
-from vpp.kit import pgcopy
-from vpp.kit.bulk import bulk_insert, sqlite_timestamp, sqlite_value
+from vpp.kit import daytable, pgcopy
+from vpp.kit.bulk import bulk_insert, sqlite_timestamp
 from vpp.models import (
     Asset,
     CommandEvent,
@@ -123,7 +122,7 @@ def _claim_pg(
 ) -> list[_ClaimRow]:
     """The claim through the driver (binary results): a round claims up to 10,000 rows,
     and building SQLAlchemy rows for them costs more than PostgreSQL's update."""
-    rows = _binary_rows(
+    rows = daytable.binary_rows(
         session,
         "UPDATE setpoint_commands SET attempts = attempts + 1, next_attempt_at = %s "
         "WHERE id IN (SELECT id FROM setpoint_commands "
@@ -332,32 +331,6 @@ class LatestReading(NamedTuple):
     energy_kwh: float | None
 
 
-def _driver_rows(session: Session, sql: str, params: Sequence[Any]) -> list[Any]:
-    """Rows of a read through the driver's own cursor, in the session's transaction:
-    for the per-minute reads of one value per asset, where building SQLAlchemy rows
-    costs more than the query. ``sql`` takes ``%s`` placeholders (``?`` on SQLite);
-    SQLite gets the parameters and returns the values as stored (uuids as 32 hex digits,
-    timestamps as text, `vpp.kit.bulk.sqlite_value`)."""
-    dbapi: Any = session.connection().connection.dbapi_connection
-    if session.get_bind().dialect.name != "postgresql":
-        sql, params = sql.replace("%s", "?"), [sqlite_value(v) for v in params]
-    cursor = dbapi.cursor()
-    try:
-        cursor.execute(sql, params)
-        return list(cursor.fetchall())
-    finally:
-        cursor.close()
-
-
-def _binary_rows(session: Session, sql: str, params: Sequence[Any]) -> list[Any]:
-    """Rows of a PostgreSQL statement through the driver's binary cursor, in the
-    session's transaction (``%s`` placeholders; values as psycopg loads them)."""
-    dbapi: Any = session.connection().connection.dbapi_connection
-    with dbapi.cursor(binary=True) as cursor:
-        cursor.execute(sql, params)
-        return list(cursor.fetchall())
-
-
 def _uuid(value: uuid.UUID | str) -> uuid.UUID:
     return value if isinstance(value, uuid.UUID) else uuid.UUID(value)
 
@@ -376,7 +349,7 @@ class ActiveAsset(NamedTuple):
 
 def active_assets(session: Session) -> dict[uuid.UUID, ActiveAsset]:
     """Every asset not retired, by id (read through the driver: each minute, all of them)."""
-    rows = _driver_rows(
+    rows = daytable.driver_rows(
         session,
         "SELECT id, account_id, adapter, kind, baseline_kw, up_kw, down_kw FROM assets "
         "WHERE retired_at IS NULL",
@@ -405,17 +378,7 @@ def plan_rows(
     if account_id is not None:
         sql += " AND account_id = %s"
         params.append(account_id)
-    return [(_uuid(a), t, b, d) for a, t, b, d in _driver_rows(session, sql, params)]
-
-
-def _ids_of(keys: Sequence[str]) -> tuple[list[uuid.UUID], np.ndarray]:
-    """The distinct ids among ``keys`` (uuid text as SQLite stores it: 32 hex digits),
-    sorted, and each key's position among them. Only the distinct ids become `uuid.UUID`
-    objects: a plan has 96 rows per asset."""
-    distinct = sorted(set(keys))  # lexicographic order of the hex digits = uuid order
-    position = {key: i for i, key in enumerate(distinct)}
-    index = np.fromiter(map(position.__getitem__, keys), dtype=np.intp, count=len(keys))
-    return [uuid.UUID(key) for key in distinct], index
+    return [(_uuid(a), t, b, d) for a, t, b, d in daytable.driver_rows(session, sql, params)]
 
 
 @dataclass(frozen=True)
@@ -428,47 +391,11 @@ class PlanMatrix:
 
 
 def plan_matrix(session: Session, day: date) -> PlanMatrix:
-    """The day's stored plan as (n, 96) arrays (zero where a row is missing).
-
-    Read as plain values and placed with one numpy scatter: a 10,000-asset day is
-    960,000 rows, too many for per-row objects. PostgreSQL packs each asset's rows into
-    byte strings (``float8send``: big-endian binary) and returns one row per asset; SQLite
-    returns the rows with ids as text.
-    """
-    if session.get_bind().dialect.name == "postgresql":
-        packed = _binary_rows(
-            session,
-            "SELECT asset_id, string_agg(int4send(interval), ''::bytea), "
-            "string_agg(float8send(baseline_kw), ''::bytea), "
-            "string_agg(float8send(deviation_kw), ''::bytea) "
-            "FROM planned_setpoints WHERE day = %s GROUP BY asset_id ORDER BY asset_id",
-            [day],
-        )
-        ids = [row[0] for row in packed]
-        t = np.frombuffer(b"".join(row[1] for row in packed), dtype=">i4")
-        counts = [len(row[1]) // 4 for row in packed]
-        index = np.repeat(np.arange(len(ids)), counts)
-        base = np.frombuffer(b"".join(row[2] for row in packed), dtype=">f8")
-        dev = np.frombuffer(b"".join(row[3] for row in packed), dtype=">f8")
-    else:
-        rows = _driver_rows(
-            session,
-            "SELECT asset_id, interval, baseline_kw, deviation_kw FROM planned_setpoints "
-            "WHERE day = %s",
-            [day],
-        )
-        if not rows:
-            empty = np.zeros((0, INTERVALS_PER_DAY))
-            return PlanMatrix([], empty, empty.copy())
-        keys, intervals, baselines, deviations = zip(*rows, strict=True)
-        ids, index = _ids_of(keys)
-        t = np.fromiter(intervals, dtype=np.intp, count=len(rows))
-        base = np.fromiter(baselines, dtype=float, count=len(rows))
-        dev = np.fromiter(deviations, dtype=float, count=len(rows))
-    baseline = np.zeros((len(ids), INTERVALS_PER_DAY))
-    deviation = np.zeros((len(ids), INTERVALS_PER_DAY))
-    baseline[index, t] = base
-    deviation[index, t] = dev
+    """The day's stored plan as (n, 96) arrays (zero where a row is missing;
+    `vpp.kit.daytable`: 960,000 rows for 10,000 assets)."""
+    ids, (baseline, deviation) = daytable.day_matrix(
+        session, "planned_setpoints", ("baseline_kw", "deviation_kw"), day
+    )
     return PlanMatrix(ids, baseline, deviation)
 
 
@@ -544,14 +471,14 @@ def latest_readings(
     """
     window = "FROM telemetry WHERE ts > %s AND ts <= %s"
     if session.get_bind().dialect.name == "postgresql":
-        rows = _driver_rows(
+        rows = daytable.driver_rows(
             session,
             f"SELECT DISTINCT ON (asset_id) asset_id, power_kw, energy_kwh {window} "
             "ORDER BY asset_id, ts DESC",
             [since, until],
         )
         return {a: LatestReading(p, e) for a, p, e in rows}
-    rows = _driver_rows(
+    rows = daytable.driver_rows(
         session, f"SELECT asset_id, power_kw, energy_kwh {window} ORDER BY ts", [since, until]
     )
     last = {a: LatestReading(p, e) for a, p, e in rows}  # later rows overwrite earlier ones
@@ -599,7 +526,7 @@ def _open_commands_sqlite(
     ``asset_ids`` in the intervals from ``starts[cols.min()]`` to ``starts[cols.max()]``."""
     index = {a.hex: i for i, a in enumerate(asset_ids)}
     position = {sqlite_timestamp(start): t for t, start in enumerate(starts)}
-    rows = _driver_rows(
+    rows = daytable.driver_rows(
         session,
         "SELECT id, asset_id, interval_start, state, attempts FROM setpoint_commands "
         "WHERE state IN ('pending', 'sent') AND interval_start BETWEEN %s AND %s",
@@ -711,7 +638,7 @@ def revise_unsent(
             },
         )
         with pgcopy.staged_join(session):
-            returned = _binary_rows(
+            returned = daytable.binary_rows(
                 session,
                 "UPDATE setpoint_commands AS c SET power_kw = r.power_kw, "
                 "next_attempt_at = LEAST(c.next_attempt_at, r.send_at), source = %s, "

@@ -1,0 +1,103 @@
+"""Tables of one row per asset and interval of a market day, read as (assets, 96) arrays.
+
+A day of 10,000 assets is 960,000 rows (plans, firm schedules): too many for per-row
+objects. PostgreSQL packs each asset's rows into byte strings (``float8send`` and
+``int4send``: big-endian binary) and returns one row per asset, which numpy reads
+without a Python object per value; SQLite returns plain rows through the driver.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import date
+from typing import Any
+
+import numpy as np
+from sqlalchemy.orm import Session
+
+from vpp.domain.time import INTERVALS_PER_DAY
+from vpp.domain.units import FloatArray
+from vpp.kit.bulk import sqlite_value
+
+
+def driver_rows(session: Session, sql: str, params: Sequence[Any]) -> list[Any]:
+    """Rows of a read through the driver's own cursor, in the session's transaction:
+    for reads of one value per asset and interval or per asset, where building
+    SQLAlchemy rows costs more than the query. ``sql`` takes ``%s`` placeholders (``?``
+    on SQLite); SQLite gets the parameters and returns the values as stored (uuids as 32
+    hex digits, timestamps as text, `vpp.kit.bulk.sqlite_value`)."""
+    dbapi: Any = session.connection().connection.dbapi_connection
+    if session.get_bind().dialect.name != "postgresql":
+        sql, params = sql.replace("%s", "?"), [sqlite_value(v) for v in params]
+    cursor = dbapi.cursor()
+    try:
+        cursor.execute(sql, params)
+        return list(cursor.fetchall())
+    finally:
+        cursor.close()
+
+
+def binary_rows(session: Session, sql: str, params: Sequence[Any]) -> list[Any]:
+    """Rows of a PostgreSQL statement through the driver's binary cursor, in the
+    session's transaction (``%s`` placeholders; values as psycopg loads them)."""
+    dbapi: Any = session.connection().connection.dbapi_connection
+    with dbapi.cursor(binary=True) as cursor:
+        cursor.execute(sql, params)
+        return list(cursor.fetchall())
+
+
+def _ids_of(keys: Sequence[str]) -> tuple[list[uuid.UUID], np.ndarray]:
+    """The distinct ids among ``keys`` (uuid text as SQLite stores it: 32 hex digits),
+    sorted, and each key's position among them. Only the distinct ids become `uuid.UUID`
+    objects."""
+    distinct = sorted(set(keys))  # lexicographic order of the hex digits = uuid order
+    position = {key: i for i, key in enumerate(distinct)}
+    index = np.fromiter(map(position.__getitem__, keys), dtype=np.intp, count=len(keys))
+    return [uuid.UUID(key) for key in distinct], index
+
+
+def day_matrix(
+    session: Session,
+    table: str,
+    columns: Sequence[str],
+    day: date,
+    first: int = 0,
+    last: int = INTERVALS_PER_DAY - 1,
+) -> tuple[list[uuid.UUID], list[FloatArray]]:
+    """The assets (sorted by id) with rows in ``table`` for ``day`` and, per float column,
+    an (assets, last - first + 1) array over intervals ``first..last`` (0 where a row is
+    missing). ``table`` and ``columns`` are trusted identifiers, never user input."""
+    window = f"FROM {table} WHERE day = %s AND interval BETWEEN %s AND %s"
+    width = last - first + 1
+    if session.get_bind().dialect.name == "postgresql":
+        packed_columns = ", ".join(f"string_agg(float8send({c}), ''::bytea)" for c in columns)
+        packed = binary_rows(
+            session,
+            f"SELECT asset_id, string_agg(int4send(interval), ''::bytea), {packed_columns} "
+            f"{window} GROUP BY asset_id ORDER BY asset_id",
+            [day, first, last],
+        )
+        ids = [row[0] for row in packed]
+        t = np.frombuffer(b"".join(row[1] for row in packed), dtype=">i4").astype(np.intp)
+        index = np.repeat(np.arange(len(ids)), [len(row[1]) // 4 for row in packed])
+        values = [
+            np.frombuffer(b"".join(row[2 + k] for row in packed), dtype=">f8")
+            for k in range(len(columns))
+        ]
+    else:
+        rows = driver_rows(
+            session, f"SELECT asset_id, interval, {', '.join(columns)} {window}", [day, first, last]
+        )
+        if not rows:
+            return [], [np.zeros((0, width)) for _ in columns]
+        keys, intervals, *value_columns = zip(*rows, strict=True)
+        ids, index = _ids_of(keys)
+        t = np.fromiter(intervals, dtype=np.intp, count=len(rows))
+        values = [np.fromiter(v, dtype=float, count=len(rows)) for v in value_columns]
+    out = []
+    for column in values:
+        matrix = np.zeros((len(ids), width))
+        matrix[index, t - first] = column
+        out.append(matrix)
+    return ids, out
