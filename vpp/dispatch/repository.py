@@ -124,10 +124,11 @@ def _claim_pg(
     and building SQLAlchemy rows for them costs more than PostgreSQL's update."""
     rows = daytable.binary_rows(
         session,
+        # ARRAY(...) runs the locking subquery once, whatever the plan of the update.
         "UPDATE setpoint_commands SET attempts = attempts + 1, next_attempt_at = %s "
-        "WHERE id IN (SELECT id FROM setpoint_commands "
+        "WHERE id = ANY(ARRAY(SELECT id FROM setpoint_commands "
         "WHERE state IN ('pending', 'sent') AND next_attempt_at <= %s AND expires_at > %s "
-        "AND adapter = ANY(%s) ORDER BY next_attempt_at LIMIT %s FOR UPDATE SKIP LOCKED) "
+        "AND adapter = ANY(%s) ORDER BY next_attempt_at LIMIT %s FOR UPDATE SKIP LOCKED)) "
         "RETURNING id, asset_id, interval_start, power_kw, expires_at, attempts, adapter",
         [now + lease, now, now, list(adapters), limit],
     )
