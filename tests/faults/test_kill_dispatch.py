@@ -18,16 +18,12 @@ What must hold:
 from __future__ import annotations
 
 import random
-import shutil
-import tempfile
 import time
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import create_pg_database, postgres_url
 from tests.faults.harness import (
     Device,
     Senders,
@@ -36,30 +32,12 @@ from tests.faults.harness import (
     serve_device,
     wait_until,
 )
-from vpp.kit import migrate
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
 KILLS = 50
 ASSETS = 10
 DRAIN_TIMEOUT_S = 90.0
-
-
-@pytest.fixture
-def database() -> Iterator[str]:
-    url, drop = create_pg_database(postgres_url(), "vpp_faults_kill")
-    try:
-        migrate.upgrade(url)
-        yield url
-    finally:
-        drop()
-
-
-@pytest.fixture
-def work_dir() -> Iterator[Path]:
-    path = Path(tempfile.mkdtemp(prefix="vpp-faults-"))
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
 
 
 def test_fifty_kills_lose_no_ack_and_apply_nothing_twice(database: str, work_dir: Path) -> None:

@@ -14,10 +14,8 @@ from __future__ import annotations
 
 import os
 import random
-import shutil
 import signal
 import subprocess
-import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -27,9 +25,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from tests.conftest import create_pg_database, postgres_url
 from tests.faults.harness import ROOT, alive, free_port, interpreter_env, wait_until
-from vpp.kit import migrate
 from vpp.kit.db import create_db_engine
 from vpp.models import JobRun
 
@@ -40,23 +36,6 @@ MINUTE_JOBS = ("market_instructions", "correct_dispatch")
 PERIOD = timedelta(minutes=1)
 CHECK_S = 0.5
 """Leadership check period of both instances (s)."""
-
-
-@pytest.fixture
-def database() -> Iterator[str]:
-    url, drop = create_pg_database(postgres_url(), "vpp_faults_leader")
-    try:
-        migrate.upgrade(url)
-        yield url
-    finally:
-        drop()
-
-
-@pytest.fixture
-def work_dir() -> Iterator[Path]:
-    path = Path(tempfile.mkdtemp(prefix="vpp-faults-"))
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
 
 
 def leader_gauge(port: int) -> float | None:

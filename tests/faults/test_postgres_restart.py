@@ -14,9 +14,7 @@ applied twice.
 
 from __future__ import annotations
 
-import shutil
 import subprocess
-import tempfile
 import urllib.error
 import urllib.request
 from collections import Counter
@@ -55,13 +53,6 @@ def cluster() -> Iterator[OwnedPostgres]:
     with owned_postgres() as cluster:
         migrate.upgrade(cluster.url)
         yield cluster
-
-
-@pytest.fixture
-def work_dir() -> Iterator[Path]:
-    path = Path(tempfile.mkdtemp(prefix="vpp-faults-"))
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
 
 
 def readyz(port: int) -> int | None:
