@@ -112,7 +112,7 @@ def open_compute(spec: str | None) -> Compute:
             n_workers=count,
             threads_per_worker=1,
             processes=True,
-            dashboard_address=None,
+            dashboard_address=":0",  # its HTTP server (metrics) on a free port: never clashes
         )
         client = Client(cluster, set_as_default=False)  # type: ignore[no-untyped-call]
         return Compute(
