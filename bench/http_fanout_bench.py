@@ -53,6 +53,7 @@ from adapters.http import (
 from bench.core import Benchmark, BenchmarkError, Context, Result, check, median, percentile
 from bench.server import free_port
 from vpp.domain.commands import DeliveryStatus, SetpointCommand
+from vpp.kit import eventloop
 from vpp.ports import AdapterSink, SystemClock
 
 N_ASSETS = 1000
@@ -237,7 +238,7 @@ def run_benchmark(ctx: Context) -> list[Result]:
     )
     return [
         Result(r["name"], r["value"], r["unit"], r["target"], "<=", note)
-        for r in asyncio.run(run(ctx.quick))
+        for r in eventloop.run(run(ctx.quick))
     ]
 
 
@@ -258,5 +259,5 @@ BENCHMARKS = [
 
 
 if __name__ == "__main__":
-    for record in asyncio.run(run("--quick" in sys.argv)):
+    for record in eventloop.run(run("--quick" in sys.argv)):
         print(record)

@@ -8,7 +8,6 @@ is missing and we are root; the fallback says that it limited the measurement.
 from __future__ import annotations
 
 import asyncio
-import importlib
 import math
 import os
 import re
@@ -19,6 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from bench.core import BenchmarkError, Context, check, percentile
+from vpp.kit import eventloop
 
 WRK_SCRIPT = """\
 local paths = {%(paths)s}
@@ -190,15 +190,9 @@ def python_load(
     host: str, port: int, paths: Sequence[str], token: str, *, connections: int, seconds: float
 ) -> LoadResult:
     """The fallback: ``connections`` asyncio raw-socket HTTP/1.1 keep-alive loops."""
-    try:
-        uvloop = importlib.import_module("uvloop")
-        runner = asyncio.Runner(loop_factory=uvloop.new_event_loop)
-    except ImportError:
-        runner = asyncio.Runner()
-    with runner:
-        return runner.run(
-            _python_load(host, port, paths, token, connections=connections, seconds=seconds)
-        )
+    return eventloop.run(
+        _python_load(host, port, paths, token, connections=connections, seconds=seconds)
+    )
 
 
 async def _read_response(reader: asyncio.StreamReader) -> tuple[int, bool]:

@@ -63,6 +63,7 @@ def cmd_scheduler(args: argparse.Namespace) -> int:
     from prometheus_client import start_http_server
 
     from vpp.app import create_app
+    from vpp.kit import eventloop
 
     logging.basicConfig(
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -94,7 +95,7 @@ def cmd_scheduler(args: argparse.Namespace) -> int:
                 if server is not None:
                     server.shutdown()
 
-    asyncio.run(run())
+    eventloop.run(run())
     return 0
 
 

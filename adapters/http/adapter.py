@@ -323,9 +323,12 @@ class HttpWebhookAdapter(AssetAdapter):
                 continue
             for start in range(0, len(members), self.options.max_batch):
                 chunk = members[start : start + self.options.max_batch]
-                jobs.append(self._deliver_batch(session, settings, secret, chunk, utc))
-        # Each batch is encoded in its own task, so the first request is on the wire
-        # while the later ones are still being encoded.
+                commands, encoded = _encode(chunk, utc, outcomes)
+                if commands:
+                    jobs.append(self._deliver_batch(session, settings, secret, commands, encoded))
+        # Every body is encoded before the first request goes out: encoding in each
+        # request's task would keep the event loop from reading the first answers until
+        # the last batch was encoded, adding the whole fan-out's encoding to each request.
         for batch_outcomes in await asyncio.gather(*jobs):
             outcomes.extend(batch_outcomes)
         return outcomes
@@ -363,20 +366,10 @@ class HttpWebhookAdapter(AssetAdapter):
         session: aiohttp.ClientSession,
         settings: HttpBindingSettings,
         secret: bytes,
-        batch: Sequence[SetpointCommand],
-        utc: UtcFormatter,
+        commands: Sequence[SetpointCommand],
+        encoded: Sequence[EncodedCommand],
     ) -> list[DeliveryOutcome]:
         outcomes: list[DeliveryOutcome] = []
-        commands: list[SetpointCommand] = []
-        encoded: list[EncodedCommand] = []
-        for command in batch:
-            try:
-                encoded.append(encode_command(command, utc))
-                commands.append(command)
-            except ValueError as exc:
-                outcomes.append(_outcome(command, DeliveryStatus.FAILED, str(exc)))
-        if not commands:
-            return outcomes
         origin = origin_of(settings.url)
         status = DeliveryStatus.RETRY
         try:
@@ -479,6 +472,21 @@ class HttpWebhookAdapter(AssetAdapter):
         if self._session is None:
             raise AdapterError("the http adapter is not started (call start() first)")
         return self._session
+
+
+def _encode(
+    batch: Sequence[SetpointCommand], utc: UtcFormatter, failed: list[DeliveryOutcome]
+) -> tuple[list[SetpointCommand], list[EncodedCommand]]:
+    """The commands that encode and their JSON; the others end FAILED in ``failed``."""
+    commands: list[SetpointCommand] = []
+    encoded: list[EncodedCommand] = []
+    for command in batch:
+        try:
+            encoded.append(encode_command(command, utc))
+            commands.append(command)
+        except ValueError as exc:
+            failed.append(_outcome(command, DeliveryStatus.FAILED, str(exc)))
+    return commands, encoded
 
 
 def _answer(
