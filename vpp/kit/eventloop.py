@@ -1,8 +1,8 @@
 """Run a coroutine on the event loop the service's processes use: uvloop where installed.
 
 uvicorn already serves the API on uvloop (``uvicorn[standard]``); the scheduler process,
-which runs the delivery engine and its adapters, and the benchmarks that time those
-adapters run on the same loop, so what is measured is what runs.
+which runs the delivery engine and its adapters, runs on the same loop, and so do the
+HTTP benchmarks (the webhook fan-out and the Python load generator).
 """
 
 from __future__ import annotations
