@@ -9,11 +9,12 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from vpp.accounts.service import create_account
 from vpp.bidding.registry import load_packs
 from vpp.domain.market import InstructionStatus
 from vpp.grid.iec104 import setpoint_instruction
 from vpp.grid.links import database_intake, database_readings
-from vpp.models import GridInstruction, TelemetryReading
+from vpp.models import Asset, GridInstruction, Site, TelemetryReading
 from vpp.ports import ManualClock
 
 pytestmark = pytest.mark.anyio
@@ -34,9 +35,33 @@ async def test_refused_instruction_becomes_rejected_answer_and_stores_nothing(
         assert session.scalar(select(func.count()).select_from(GridInstruction)) == 0
 
 
+def _enrolled(session: Session, count: int) -> list[uuid.UUID]:
+    """Assets of one enterprise with no enrolled flexibility (the pool's room stays 0)."""
+    account = create_account(session, "Enterprise", "enterprise", actor=None)
+    site = Site(account_id=account.id, name="s", connection_point="GS-1", voltage_kv=10.0)
+    session.add(site)
+    session.flush()
+    assets = [
+        Asset(
+            account_id=account.id,
+            site_id=site.id,
+            name=f"a{i}",
+            kind="battery",
+            params={},
+            baseline_kw=0.0,
+            up_kw=0.0,
+            down_kw=0.0,
+        )
+        for i in range(count)
+    ]
+    session.add_all(assets)
+    session.flush()
+    return [asset.id for asset in assets]
+
+
 async def test_readings_sum_fresh_telemetry_only(session_factory: sessionmaker[Session]) -> None:
-    a, b, stale = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
     with session_factory() as session:
+        a, b, stale = _enrolled(session, 3)
         session.add_all(
             [
                 TelemetryReading(

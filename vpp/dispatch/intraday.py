@@ -55,6 +55,7 @@ from vpp.models import Asset, PlannedSetpointRow, PoolTarget
 from vpp.optimize.fleet import Fleet
 from vpp.optimize.redispatch import DOWN, UP, rebalance_interval, replan_fleet
 from vpp.ports import MarketPack
+from vpp.telemetry import repository as telemetry_repository
 
 FRESH = timedelta(minutes=3)
 """An asset whose last reading is older than this (service time) counts as offline."""
@@ -221,7 +222,7 @@ def _firm(session: Session, day: date, index: Mapping[uuid.UUID, int]) -> FloatA
 def _online(
     session: Session,
     assets: Sequence[_Ref],
-    readings: Mapping[uuid.UUID, repository.LatestReading],
+    readings: Mapping[uuid.UUID, telemetry_repository.LatestReading],
     day_started: bool,
     now: datetime,
 ) -> np.ndarray:
@@ -239,7 +240,7 @@ def _energy_now(
     assets: Sequence[Asset],
     fleet: Fleet,
     first: int,
-    readings: Mapping[uuid.UUID, repository.LatestReading],
+    readings: Mapping[uuid.UUID, telemetry_repository.LatestReading],
 ) -> FloatArray:
     """Energy state (kWh) at the start of interval ``first``: the planned trajectory, or the
     latest reading where it measures the model's state (battery: stored kWh; shiftable
@@ -284,7 +285,7 @@ def replan(
     index = pool.index
     firm = _firm(session, day, index)
     day_start, _ = day_bounds_utc(day)
-    readings = repository.latest_readings(session, now - FRESH, now)
+    readings = telemetry_repository.latest_readings(session, now - FRESH, now)
     online = _online(session, pool.assets, readings, now >= day_start, now)
     fleet = Fleet.from_batteries(
         [str(a.id) for a in pool.assets], pool.batteries, lo_kw=pool.lo_kw, hi_kw=pool.hi_kw
@@ -538,7 +539,7 @@ def correct(session: Session, packs: Mapping[str, MarketPack], now: datetime) ->
     firm_ids, firm_now = bids_repository.firm_matrix(session, day, t, t)
     firm_of = dict(zip(firm_ids, firm_now[:, 0].tolist(), strict=True))
     firm = np.array([firm_of.get(a.id, 0.0) for a in assets])
-    readings = repository.latest_readings(session, now - FRESH, now)
+    readings = telemetry_repository.latest_readings(session, now - FRESH, now)
     online = _online(session, assets, readings, True, now)
     measured = np.array([readings[a.id].power_kw if a.id in readings else np.nan for a in assets])
     # Deviation bounds of each asset around the plan's baseline, from its nominal range.

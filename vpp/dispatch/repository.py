@@ -16,7 +16,6 @@ from sqlalchemy import (
     Uuid,
     any_,
     bindparam,
-    func,
     select,
     text,
     update,
@@ -32,7 +31,6 @@ from vpp.models import (
     Asset,
     CommandEvent,
     SetpointCommandRow,
-    TelemetryReading,
 )
 
 OPEN = (CommandState.PENDING.value, CommandState.SENT.value)
@@ -325,13 +323,6 @@ def events_of(session: Session, command_id: uuid.UUID) -> Sequence[CommandEvent]
 TROUBLED = (CommandState.FAILED.value, CommandState.EXPIRED.value, CommandState.REJECTED.value)
 
 
-class LatestReading(NamedTuple):
-    """An asset's most recent reading (kW, net-load sign; kWh of its own energy state)."""
-
-    power_kw: float
-    energy_kwh: float | None
-
-
 def _uuid(value: uuid.UUID | str) -> uuid.UUID:
     return value if isinstance(value, uuid.UUID) else uuid.UUID(value)
 
@@ -460,45 +451,6 @@ def update_plan(
         )
     finally:
         cursor.close()
-
-
-def latest_readings(
-    session: Session, since: datetime, until: datetime
-) -> dict[uuid.UUID, LatestReading]:
-    """Each asset's last reading in (since, until]; assets without one are absent.
-
-    The correction reads it every minute for every asset: through the driver, and on
-    PostgreSQL only the last row per asset (``DISTINCT ON``).
-    """
-    window = "FROM telemetry WHERE ts > %s AND ts <= %s"
-    if session.get_bind().dialect.name == "postgresql":
-        rows = daytable.driver_rows(
-            session,
-            f"SELECT DISTINCT ON (asset_id) asset_id, power_kw, energy_kwh {window} "
-            "ORDER BY asset_id, ts DESC",
-            [since, until],
-        )
-        return {a: LatestReading(p, e) for a, p, e in rows}
-    rows = daytable.driver_rows(
-        session, f"SELECT asset_id, power_kw, energy_kwh {window} ORDER BY ts", [since, until]
-    )
-    last = {a: LatestReading(p, e) for a, p, e in rows}  # later rows overwrite earlier ones
-    return {uuid.UUID(a): reading for a, reading in last.items()}
-
-
-def interval_means(
-    session: Session, start: datetime, end: datetime, account_id: uuid.UUID | None = None
-) -> dict[uuid.UUID, tuple[float, int]]:
-    """Mean net load (kW) and reading count per asset over [start, end)."""
-    t = TelemetryReading
-    stmt = (
-        select(t.asset_id, func.avg(t.power_kw).label("mean"), func.count().label("n"))
-        .where(t.ts >= start, t.ts < end)
-        .group_by(t.asset_id)
-    )
-    if account_id is not None:
-        stmt = stmt.where(t.asset_id.in_(select(Asset.id).where(Asset.account_id == account_id)))
-    return {row.asset_id: (float(row.mean), int(row.n)) for row in session.execute(stmt)}
 
 
 def troubled_assets(session: Session, since: datetime) -> set[uuid.UUID]:

@@ -32,6 +32,7 @@ from vpp.domain.units import Direction
 from vpp.kit.bulk import bulk_insert
 from vpp.models import AssetDelivery, PlannedSetpointRow, PoolTarget
 from vpp.ports import MarketPack
+from vpp.telemetry import repository as telemetry_repository
 
 ACTIVE_KW = 0.5
 """Planned response below this (kW) means the asset was not dispatched in the interval."""
@@ -109,7 +110,7 @@ def close_interval(
     plan = repository.plan_rows(session, day, interval, interval)
     if not plan:
         return 0
-    means = repository.interval_means(session, start, start + INTERVAL)
+    means = telemetry_repository.interval_means(session, start, start + INTERVAL)
     session.execute(
         delete(AssetDelivery).where(AssetDelivery.day == day, AssetDelivery.interval == interval)
     )
@@ -208,7 +209,7 @@ def read_tracking(
     for t, asset_id, measured in session.execute(query):
         stored[t][asset_id] = measured
     if live is not None:
-        means = repository.interval_means(session, starts[live], now, account_id)
+        means = telemetry_repository.interval_means(session, starts[live], now, account_id)
         stored[live] = {a: m for a, (m, _) in means.items()}
     firm_all = bids_repository.firm_schedules(session, day)
     intervals: list[TrackedInterval] = []

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
@@ -28,8 +29,9 @@ from vpp.domain.market import Instruction, InstructionAnswer, InstructionStatus
 from vpp.domain.time import interval_of
 from vpp.grid.repository import enrolled_capacity_kw
 from vpp.grid.service import DEFAULT_MAX_AGE, InstructionRefused, receive_instruction
-from vpp.models import PlannedSetpointRow, TelemetryReading
+from vpp.models import PlannedSetpointRow
 from vpp.ports import Clock, MarketPack
+from vpp.telemetry.repository import latest_readings
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -132,18 +134,9 @@ def read_pool(session: Session, now: datetime) -> PoolReadings:
     silent longer are left out); up_kw / down_kw: the enrolled flexibility of the active
     assets less what the current interval's plan already uses in that direction.
     """
-    latest = (
-        select(TelemetryReading.asset_id, func.max(TelemetryReading.ts).label("ts"))
-        .where(TelemetryReading.ts > now - FRESH, TelemetryReading.ts <= now)
-        .group_by(TelemetryReading.asset_id)
-        .subquery()
-    )
-    measured, reporting = session.execute(
-        select(func.coalesce(func.sum(TelemetryReading.power_kw), 0.0), func.count()).join(
-            latest,
-            (TelemetryReading.asset_id == latest.c.asset_id) & (TelemetryReading.ts == latest.c.ts),
-        )
-    ).one()
+    latest = latest_readings(session, now - FRESH, now)
+    measured = math.fsum(reading.power_kw for reading in latest.values())
+    reporting = len(latest)
     current = interval_of(now)
     deviation = PlannedSetpointRow.deviation_kw
     plan = session.execute(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import Float, Index, String, Uuid
+from sqlalchemy import Float, String, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
 from vpp.models.base import Base, UtcDateTime
@@ -20,8 +20,7 @@ class TelemetryReading(Base):
     """
 
     __tablename__ = "telemetry"
-    # Recent readings by time (migration 0010): BRIN on PostgreSQL, B-tree on SQLite.
-    __table_args__ = (Index("ix_telemetry_ts", "ts", postgresql_using="brin"),)
+    # No index besides the key: time-window reads probe it per asset (migration 0011).
 
     asset_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
     ts: Mapped[datetime] = mapped_column(UtcDateTime, primary_key=True)
