@@ -17,16 +17,24 @@ day-ahead forecast is issued: every day up to d-2 and the first `known_intervals
 - ``recent_level, recent_shape``: how the last complete day differed from what its own last
   10 same-class days predicted (its mean, and that difference smoothed over ±4 intervals);
 - ``morning_level``: the same difference averaged over the measured part of d-1;
+- ``morning_ratio``: that difference relative to the expected load of those intervals,
+  times ``cls10_s``: a day running at 90 % all morning is scaled down in proportion to each
+  interval's usual load rather than by the same kW everywhere (0 where the usual morning
+  load is not clearly positive);
 - ``intercept``.
 
 β is fitted by exponentially weighted ridge regression (half-life `half_life_days`) on
-every complete past day, with a light penalty (`prior_weight_days`) towards a prior β0
-(half ``wd4_s``, half ``cls10_s``: a plain similar-day average) rather than towards zero,
-which keeps the solve well posed when features are collinear (a perfectly weekly load) and
-is the forecast itself for assets with less than `min_history_days` of history
-(confidence LOW). Because fitting only needs the per-day sums
-FᵀF and Fᵀy, refitting for each new day is an update, and a walk-forward over a whole
-year (the backtest) costs one small solve per asset and day.
+every complete past day, each day also weighted by how ordinary it was: a day whose
+deviation from its own similar days (RMS of load minus the mean of its last 10 same-class
+days) exceeds the median deviation of the 4 weeks up to it counts (median / deviation)²,
+as an observation of that much larger variance would, so a bridge day or an outage does
+not pull β towards itself. The fit has a light penalty (`prior_weight_days`) towards a
+prior β0 (half ``wd4_s``, half ``cls10_s``: a plain similar-day average) rather than
+towards zero, which keeps the solve well posed when features are collinear (a perfectly
+weekly load) and is the forecast itself for assets with less than `min_history_days` of
+history (confidence LOW). Because fitting only needs the per-day sums FᵀF and Fᵀy,
+refitting for each new day is an update, and a walk-forward over a whole year (the
+backtest) costs one small solve per asset and day.
 
 Quantiles: out-of-sample residuals of the last `residual_window_days` walk-forward
 forecasts give a residual scale per interval of day (pooled over ±4 intervals, workdays and
@@ -41,6 +49,7 @@ residual of the last 4 h (weight γ fitted on the walk-forward residuals).
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
@@ -80,12 +89,14 @@ FEATURES: tuple[str, ...] = (
     "recent_level",
     "recent_shape",
     "morning_level",
+    "morning_ratio",
     "intercept",
 )
 _LEVEL_FEATURES = 8  # the first 8 features are load levels (kW); the rest are not
 _N_FEATURES = len(FEATURES)
 _K = INTERVALS_PER_DAY
 _RECENT_HOURS_INTERVALS = 16  # intraday level term: mean residual of the last 4 h
+_WEIGHT_WINDOW_DAYS = 28  # training-day weights: a day's anomaly against the last 4 weeks'
 # Prediction reads at most 20 same-class days (20 Saturdays: 140 days) plus the expectation
 # behind the anomaly features; 200 days leave room for holidays.
 _PREDICT_LOOKBACK_DAYS = 200
@@ -365,13 +376,32 @@ def _features(
     anomaly = _gather(values, recent) - expected[:, : rows.size]
     out[:, :, 8] = _mean_over_intervals(anomaly)
     out[:, :, 9] = np.nan_to_num(_smooth(anomaly, 4), nan=0.0)
-    out[:, :, 10] = 0.0
+    out[:, :, 10:12] = 0.0
     if min_lag == 2 and config.known_intervals > 0:
         known = slice(0, config.known_intervals)
-        morning = _gather(values, previous)[..., known] - expected[:, rows.size :][..., known]
+        measured = _gather(values, previous)[..., known]
+        usual = expected[:, rows.size :][..., known]
+        morning = measured - usual
         out[:, :, 10] = _mean_over_intervals(morning)
-    out[:, :, 11] = 1.0
+        out[:, :, 11] = _relative_change(morning, usual, expected[:, rows.size :]) * out[:, :, 6]
+    out[:, :, 12] = 1.0
     return out
+
+
+def _relative_change(change: FloatArray, usual: FloatArray, usual_day: FloatArray) -> FloatArray:
+    """Mean `change` over the mean `usual` load of the same intervals, (A, rows, 1).
+
+    0 where that usual load is not clearly positive (under a tenth of the usual day's mean
+    absolute load, or a net export), where a ratio means nothing; clipped to ±1.
+    """
+    finite = np.isfinite(change) & np.isfinite(usual)
+    n = np.maximum(finite.sum(axis=-1, keepdims=True), 1)
+    change_mean = np.where(finite, change, 0.0).sum(axis=-1, keepdims=True) / n
+    usual_mean = np.where(finite, usual, 0.0).sum(axis=-1, keepdims=True) / n
+    floor = 0.1 * _mean_over_intervals(np.abs(usual_day))
+    ok = (usual_mean > floor) & (usual_mean > 0) & finite.any(axis=-1, keepdims=True)
+    ratio = change_mean / np.where(ok, usual_mean, 1.0)
+    return np.asarray(np.where(ok, np.clip(ratio, -1.0, 1.0), 0.0), dtype=np.float64)
 
 
 def _prior() -> FloatArray:
@@ -504,16 +534,50 @@ class WalkForward:
     """Intraday level weight per row, (assets, days)."""
 
 
+def _day_weights(values: FloatArray, types: IntArray) -> FloatArray:
+    """Training weight of each day (A, D): 1, or less for a day unlike its similar days.
+
+    A day's anomaly is the RMS of its load minus its own similar-day expectation (`_expected`);
+    a day whose anomaly exceeds the median anomaly of the `_WEIGHT_WINDOW_DAYS` days up to it
+    is weighted by (median / anomaly)², as for an observation of that much larger variance.
+    Uses nothing after the day itself; days without an expectation weigh 1.
+    """
+    n_days = values.shape[1]
+    classes = day_classes(types)
+    expected = _expected(_Padded.of(values), classes, np.arange(n_days, dtype=np.int64))
+    anomaly = np.sqrt(_nan_mean((values - expected) ** 2, axis=-1))  # (A, D)
+    pad = np.full((values.shape[0], _WEIGHT_WINDOW_DAYS - 1), np.nan)
+    windows = np.lib.stride_tricks.sliding_window_view(
+        np.concatenate([pad, anomaly], axis=1), _WEIGHT_WINDOW_DAYS, axis=1
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN windows give NaN
+        typical = np.nanmedian(windows, axis=-1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ratio = typical / anomaly
+    return np.asarray(
+        np.where(np.isfinite(ratio), np.minimum(ratio, 1.0) ** 2, 1.0), dtype=np.float64
+    )
+
+
 def _fit_rows(
-    feats: FloatArray, values: FloatArray, rows: IntArray, config: LoadModelConfig
+    feats: FloatArray,
+    values: FloatArray,
+    rows: IntArray,
+    config: LoadModelConfig,
+    weights: FloatArray | None = None,
 ) -> FloatArray:
-    """Ridge coefficients (A, len(rows), features) for each forecast row (increasing)."""
+    """Ridge coefficients (A, len(rows), features) for each forecast row (increasing).
+
+    `weights` (A, D) weigh each day's rows in the fit (`_day_weights`), default 1.
+    """
     n_assets, n_days = values.shape[:2]
     usable = np.isfinite(feats).all(axis=2) & np.isfinite(values)
     f0 = np.where(usable[:, :, None, :], feats, 0.0)
     y0 = np.where(usable, values, 0.0)
-    gram = np.matmul(f0, f0.transpose(0, 1, 3, 2))
-    moment = np.matmul(f0, y0[..., None])[..., 0]
+    w = np.ones((n_assets, n_days)) if weights is None else weights
+    gram = np.matmul(f0, f0.transpose(0, 1, 3, 2)) * w[:, :, None, None]
+    moment = np.matmul(f0, (y0 * w[:, :, None])[..., None])[..., 0]
     sq = np.einsum("adk,adk->ad", y0, y0)
     count = usable.sum(axis=-1).astype(np.float64)
 
@@ -569,7 +633,7 @@ def walk_forward(
     all_rows = np.arange(n_days, dtype=np.int64)
     rows = all_rows[start:]
     feats = _features(values, types, all_rows, config)
-    coef_rows = _fit_rows(feats, values, rows, config)
+    coef_rows = _fit_rows(feats, values, rows, config, _day_weights(values, types))
     coef = np.full((n_assets, n_days, _N_FEATURES), np.nan)
     coef[:, start:] = coef_rows
     mean = np.einsum("adfk,adf->adk", feats, np.nan_to_num(coef))
