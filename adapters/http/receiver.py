@@ -40,7 +40,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from adapters.http.signing import (
     KEY_ID_HEADER,
@@ -80,11 +80,13 @@ class CommandRefused(Exception):
         self.detail = detail
 
 
-@dataclass(frozen=True, slots=True)
-class ReceivedCommand:
+class ReceivedCommand(NamedTuple):
     """One setpoint: hold ``power_kw`` (kW, + = draw from the grid, - = inject) from
     ``interval_start`` until ``expires_at`` (UTC-aware), then fall back to the device's
-    own default. ``attempt`` counts deliveries of this command (1 on the first)."""
+    own default. ``attempt`` counts deliveries of this command (1 on the first).
+
+    A named tuple: immutable, and built in half the time of a frozen dataclass, which
+    counts at fifty commands a request."""
 
     command_id: uuid.UUID
     asset_id: uuid.UUID
@@ -190,13 +192,29 @@ def _parse_command(
     raw_id = item.get("command_id")
     command = ReceivedCommand(
         command_id=_parse_uuid(raw_id, index, "command_id"),
-        asset_id=_parse_uuid(item.get("asset_id"), index, "asset_id"),
+        asset_id=_asset_uuid(item.get("asset_id"), index),
         interval_start=_parse_utc(item.get("interval_start"), index, "interval_start", times),
         power_kw=float(power),
         expires_at=_parse_utc(item.get("expires_at"), index, "expires_at", times),
         attempt=attempt,
     )
     return str(raw_id), command
+
+
+# An endpoint serves the same assets request after request, and parsing a UUID is most
+# of the cost of reading a command: asset ids are parsed once and remembered (bounded).
+_ASSET_IDS: dict[str, uuid.UUID] = {}
+_ASSET_IDS_KEPT = 100_000
+
+
+def _asset_uuid(value: object, index: int) -> uuid.UUID:
+    parsed = _ASSET_IDS.get(value) if isinstance(value, str) else None
+    if parsed is None:
+        parsed = _parse_uuid(value, index, "asset_id")
+        if len(_ASSET_IDS) >= _ASSET_IDS_KEPT:
+            _ASSET_IDS.clear()
+        _ASSET_IDS[value] = parsed  # type: ignore[index]  # a str: _parse_uuid checked
+    return parsed
 
 
 def _parse_uuid(value: object, index: int, name: str) -> uuid.UUID:
