@@ -91,3 +91,15 @@ def test_no_or_little_history_is_flagged() -> None:
     assert forecast_pv(day, PLANT).cloudiness.confidence == Confidence.NONE
     one_day = clear_sky_power(interval_starts_utc(day - timedelta(days=1)), PLANT)
     assert cloudiness(one_day, PLANT, day).confidence == Confidence.LOW
+
+
+def test_forecast_uses_the_same_clear_sky_for_every_plant_and_day() -> None:
+    """The forecast's cached sky gives `clear_sky_power`'s numbers, plant by plant."""
+    day = date(2026, 5, 3)
+    tilted = PvParams(peak_kw=400.0, tilt_deg=15.0, azimuth_deg=120.0)
+    for plant in (PLANT, tilted):
+        expected = clear_sky_power(interval_starts_utc(day), plant).to_numpy()
+        assert np.array_equal(forecast_pv(day, plant).clear_sky_kw, expected)
+    assert not np.array_equal(
+        forecast_pv(day, PLANT).clear_sky_kw, forecast_pv(day, tilted).clear_sky_kw
+    )

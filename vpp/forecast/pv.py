@@ -22,8 +22,10 @@ the mean of a 15-minute interval to within a fraction of a percent.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
+from functools import lru_cache
 
 import numpy as np
 import pandas as pd
@@ -154,14 +156,49 @@ def plane_of_array(
     albedo: float = PARK_SITE.albedo,
 ) -> pd.Series:
     """Irradiance on a panel (W/m²) by the isotropic-sky model: beam + sky + ground."""
-    zen = np.radians(position["zenith_deg"].to_numpy(dtype=np.float64))
-    az = np.radians(position["azimuth_deg"].to_numpy(dtype=np.float64))
+    poa = _poa(_SkyArrays.of(position, irradiance), tilt_deg, azimuth_deg, albedo)
+    return pd.Series(poa, index=irradiance.index, name="poa_w_m2")
+
+
+@dataclass(frozen=True)
+class _SkyArrays:
+    """Sun (radians) and clear-sky irradiance (W/m²) at a run of instants, as arrays."""
+
+    zenith: FloatArray
+    azimuth: FloatArray
+    ghi: FloatArray
+    dni: FloatArray
+    dhi: FloatArray
+
+    @classmethod
+    def of(cls, position: pd.DataFrame, irradiance: pd.DataFrame) -> _SkyArrays:
+        def column(frame: pd.DataFrame, name: str) -> FloatArray:
+            return np.asarray(frame[name].to_numpy(dtype=np.float64), dtype=np.float64)
+
+        return cls(
+            np.radians(column(position, "zenith_deg")),
+            np.radians(column(position, "azimuth_deg")),
+            column(irradiance, "ghi"),
+            column(irradiance, "dni"),
+            column(irradiance, "dhi"),
+        )
+
+    @classmethod
+    def concat(cls, parts: Sequence[_SkyArrays]) -> _SkyArrays:
+        return cls(
+            *(np.concatenate([getattr(p, f) for p in parts]) for f in cls.__dataclass_fields__)
+        )
+
+
+def _poa(sky: _SkyArrays, tilt_deg: float, azimuth_deg: float, albedo: float) -> FloatArray:
     tilt, panel_az = np.radians(tilt_deg), np.radians(azimuth_deg)
-    cos_aoi = np.cos(zen) * np.cos(tilt) + np.sin(zen) * np.sin(tilt) * np.cos(az - panel_az)
-    beam = irradiance["dni"].to_numpy(dtype=np.float64) * np.maximum(cos_aoi, 0.0)
-    sky = irradiance["dhi"].to_numpy(dtype=np.float64) * (1 + np.cos(tilt)) / 2
-    ground = irradiance["ghi"].to_numpy(dtype=np.float64) * albedo * (1 - np.cos(tilt)) / 2
-    return pd.Series(beam + sky + ground, index=irradiance.index, name="poa_w_m2")
+    cos_aoi = np.cos(sky.zenith) * np.cos(tilt) + np.sin(sky.zenith) * np.sin(tilt) * np.cos(
+        sky.azimuth - panel_az
+    )
+    beam = sky.dni * np.maximum(cos_aoi, 0.0)
+    diffuse = sky.dhi * (1 + np.cos(tilt)) / 2
+    ground = sky.ghi * albedo * (1 - np.cos(tilt)) / 2
+    return np.asarray(beam + diffuse + ground, dtype=np.float64)
 
 
 @dataclass(frozen=True)
@@ -194,11 +231,43 @@ def clear_sky_power(
     poa = plane_of_array(
         clear_sky(mid, site, pos), pos, plant.tilt_deg, plant.azimuth_deg, site.albedo
     ).to_numpy(dtype=np.float64)
-    cell_c = losses.ambient_temp_c + losses.cell_rise_k_per_kw_m2 * poa / 1000.0
-    dc = plant.peak_kw * poa / 1000.0 * (1 + losses.temperature_coefficient_per_k * (cell_c - 25))
+    return pd.Series(_ac_power(poa, plant, losses), index=times, name="clear_sky_kw")
+
+
+def _ac_power(poa_w_m2: FloatArray, plant: PvParams, losses: PvLosses) -> FloatArray:
+    """AC output (kW) of `plant` under plane-of-array irradiance (W/m²)."""
+    cell_c = losses.ambient_temp_c + losses.cell_rise_k_per_kw_m2 * poa_w_m2 / 1000.0
+    dc = (
+        plant.peak_kw
+        * poa_w_m2
+        / 1000.0
+        * (1 + losses.temperature_coefficient_per_k * (cell_c - 25))
+    )
     ac = dc * (1 - losses.system_loss) * losses.inverter_efficiency
     inverter = plant.inverter_kw if plant.inverter_kw is not None else plant.peak_kw
-    return pd.Series(np.clip(ac, 0.0, inverter), index=times, name="clear_sky_kw")
+    return np.asarray(np.clip(ac, 0.0, inverter), dtype=np.float64)
+
+
+@lru_cache(maxsize=256)
+def _day_sky(day: date, site: Site) -> _SkyArrays:
+    # Every plant of a site shares its sky: a forecast of thousands of plants over the
+    # same eleven days computes it eleven times, not eleven times per plant.
+    mid = interval_starts_utc(day) + _HALF_INTERVAL
+    position = solar_position(mid, site)
+    sky = _SkyArrays.of(position, clear_sky(mid, site, position))
+    for name in _SkyArrays.__dataclass_fields__:
+        getattr(sky, name).setflags(write=False)  # shared by every caller
+    return sky
+
+
+def _clear_sky_days(
+    days: Sequence[date], plant: PvParams, site: Site, losses: PvLosses
+) -> FloatArray:
+    """Clear-sky AC output (kW) of `plant` on market `days`, shape (len(days), 96); the
+    same numbers as `clear_sky_power` for those days' interval starts."""
+    sky = _SkyArrays.concat([_day_sky(day, site) for day in days])
+    poa = _poa(sky, plant.tilt_deg, plant.azimuth_deg, site.albedo)
+    return _ac_power(poa, plant, losses).reshape(len(days), INTERVALS_PER_DAY)
 
 
 @dataclass(frozen=True)
@@ -242,12 +311,7 @@ def cloudiness(
     first = day - timedelta(days=window_days)
     last = day - timedelta(days=1)
     days, matrix = to_day_matrix(measured_kw, first, last)
-    starts = pd.DatetimeIndex(np.concatenate([interval_starts_utc(d).asi8 for d in days]))
-    clear = (
-        clear_sky_power(starts.tz_localize("UTC"), plant, site, losses)
-        .to_numpy(dtype=np.float64)
-        .reshape(len(days), INTERVALS_PER_DAY)
-    )
+    clear = _clear_sky_days(days, plant, site, losses)
     capacity = plant.ac_capacity_kw
     mask = clear > 0.1 * capacity
     indices: list[float] = []
@@ -307,8 +371,7 @@ def forecast_pv(
     measured_kw: recent measured generation (kW, positive), or None for a new plant (then
     the factor is the fallback 0.75 with a wide band, confidence NONE).
     """
-    starts = interval_starts_utc(day)
-    clear = clear_sky_power(starts, plant, site, losses).to_numpy(dtype=np.float64)
+    clear = _clear_sky_days([day], plant, site, losses)[0]
     if measured_kw is None:
         band = {q: float(np.clip(0.75 + (q - 0.5) * 1.2, 0.0, 1.0)) for q in quantiles}
         cloud = Cloudiness(0.75, band, 0, Confidence.NONE)
