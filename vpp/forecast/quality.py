@@ -44,6 +44,7 @@ BoolArray = npt.NDArray[np.bool_]
 
 _INTERVAL = pd.Timedelta(minutes=15)
 _NEIGHBOURS = 4
+_QUARTER_NS = 15 * 60 * 10**9
 
 
 @dataclass(frozen=True)
@@ -135,17 +136,22 @@ def _runs(mask: BoolArray) -> list[tuple[int, int]]:
     return list(zip(starts.tolist(), ends.tolist(), strict=True))
 
 
+def _nan_median(stack: FloatArray) -> FloatArray:
+    """NaN-aware median along axis 0, NaN where a column has no value: `np.nanmedian`'s
+    numbers from one sort (NaN sorts last), without its masked-array machinery."""
+    ordered = np.sort(stack, axis=0)
+    count = np.isfinite(ordered).sum(axis=0)
+    low = np.take_along_axis(ordered, np.maximum(count - 1, 0)[None] // 2, axis=0)[0]
+    high = np.take_along_axis(ordered, (count // 2)[None], axis=0)[0]
+    return np.asarray(np.where(count > 0, (low + high) / 2, np.nan), dtype=np.float64)
+
+
 def _neighbour_median(values: FloatArray) -> FloatArray:
     """Median of the ±4 neighbours of each point, the point itself excluded, NaN-aware."""
     n = values.size
     padded = np.concatenate((np.full(_NEIGHBOURS, np.nan), values, np.full(_NEIGHBOURS, np.nan)))
     offsets = [o for o in range(-_NEIGHBOURS, _NEIGHBOURS + 1) if o != 0]
-    stack = np.stack([padded[_NEIGHBOURS + o : _NEIGHBOURS + o + n] for o in offsets])
-    out = np.full(n, np.nan)
-    has = np.isfinite(stack).any(axis=0)
-    if has.any():
-        out[has] = np.nanmedian(stack[:, has], axis=0)
-    return out
+    return _nan_median(np.stack([padded[_NEIGHBOURS + o : _NEIGHBOURS + o + n] for o in offsets]))
 
 
 def detect_spikes(values: FloatArray, rules: CleaningRules = CleaningRules()) -> BoolArray:
@@ -170,16 +176,16 @@ def detect_spikes(values: FloatArray, rules: CleaningRules = CleaningRules()) ->
 
 def _typical_abs_by_interval(index: pd.DatetimeIndex, values: FloatArray) -> FloatArray:
     """Median |power| per grid point's interval of day (market time), NaN-aware."""
-    slot = ((index.hour * 60 + index.minute) // 15 + 32) % INTERVALS_PER_DAY  # UTC+8 = 32 slots
-    slot_arr = np.asarray(slot, dtype=np.int64)
-    typical = np.zeros(INTERVALS_PER_DAY)
-    absolute = np.abs(values)
-    for k in range(INTERVALS_PER_DAY):
-        sel = absolute[slot_arr == k]
-        sel = sel[np.isfinite(sel)]
-        if sel.size:
-            typical[k] = float(np.median(sel))
-    return typical[slot_arr]
+    # Laid out as market days x 96 intervals of day (UTC+8: 32 intervals ahead of UTC),
+    # one grid point per cell, NaN where there is none: a column's median is the interval's.
+    quarter = index.asi8 // _QUARTER_NS + 32
+    slot = quarter % INTERVALS_PER_DAY
+    day = quarter // INTERVALS_PER_DAY
+    first = int(day.min()) if day.size else 0
+    table = np.full((int(day.max()) - first + 1 if day.size else 1, INTERVALS_PER_DAY), np.nan)
+    table[day - first, slot] = np.abs(values)
+    typical = np.nan_to_num(_nan_median(table), nan=0.0)
+    return np.asarray(typical[slot], dtype=np.float64)
 
 
 def detect_stuck_zero(
@@ -256,7 +262,6 @@ def clean_series(series: pd.Series, rules: CleaningRules = CleaningRules()) -> C
     non_finite = int((~finite).sum())
     if non_finite:
         notes.append(f"dropped {non_finite} non-finite reading(s)")
-    stamps = pd.DatetimeIndex(ns_sorted[finite]).tz_localize("UTC")
     values = values[finite]
 
     if values.size == 0:
@@ -269,14 +274,20 @@ def clean_series(series: pd.Series, rules: CleaningRules = CleaningRules()) -> C
         )
         return CleanedSeries(empty_vals, report, pd.Series(False, index=grid))
 
-    floored = stamps.floor("15min")
-    off_grid = int((floored != stamps).sum())
+    # The 15-minute grid from the first reading's interval to the last one's, each
+    # interval the mean of its readings (sorted above; integers: no pandas per asset).
+    stamp_ns = ns_sorted[finite]
+    floored_ns = stamp_ns - stamp_ns % _QUARTER_NS
+    off_grid = int((floored_ns != stamp_ns).sum())
     if off_grid:
         notes.append(f"averaged {off_grid} off-grid reading(s) into their 15-min interval")
-    per_interval = pd.Series(values, index=floored).groupby(level=0).mean()
-    grid = pd.date_range(floored.min(), floored.max(), freq="15min")
-    gridded = per_interval.reindex(grid)
-    grid_values = np.asarray(gridded.to_numpy(dtype=np.float64), dtype=np.float64)
+    position = (floored_ns - floored_ns[0]) // _QUARTER_NS
+    size = int(position[-1]) + 1
+    counts = np.bincount(position, minlength=size)
+    sums = np.bincount(position, weights=values, minlength=size)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        grid_values = np.where(counts > 0, sums / counts, np.nan)
+    grid = pd.DatetimeIndex(floored_ns[0] + _QUARTER_NS * np.arange(size)).tz_localize("UTC")
     missing = int((~np.isfinite(grid_values)).sum())
     if missing:
         notes.append(f"{missing} interval(s) had no reading")
