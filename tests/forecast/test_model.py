@@ -192,3 +192,23 @@ def test_forecast_from_raw_telemetry_reports_and_flags() -> None:
     assert reports["bad"].spikes == 1
     assert reports["bad"].readings == 96 * 5
     assert np.isfinite(forecast.mean_kw).all()
+
+
+def test_leading_empty_days_are_dropped_without_changing_the_forecast() -> None:
+    rng = np.random.default_rng(7)
+    recent = weekly_values(20)[None] + rng.normal(0.0, 3.0, (2, 20, 96))
+    recent[1, :3] = np.nan  # the second asset started reporting later
+    empty = np.full((2, 60, 96), np.nan)
+    padded = LoadHistory(
+        ("a0", "a1"),
+        tuple(market_days(FIRST - timedelta(days=60), FIRST + timedelta(days=19))),
+        np.concatenate([empty, recent], axis=1),
+    )
+    trimmed = padded.from_first_reading()
+    assert trimmed.days[0] == FIRST and trimmed.power_kw.shape == (2, 20, 96)
+    assert trimmed.from_first_reading() is trimmed  # nothing left to drop
+    day = FIRST + timedelta(days=20)
+    full, short = forecast_day_ahead(padded, day), forecast_day_ahead(trimmed, day)
+    np.testing.assert_allclose(short.mean_kw, full.mean_kw, rtol=1e-12)
+    np.testing.assert_allclose(short.quantile_kw, full.quantile_kw, rtol=1e-12)
+    assert short.confidence == full.confidence

@@ -172,6 +172,19 @@ class LoadHistory:
         mats = [to_day_matrix(s, first, last)[1] for s in series.values()]
         return cls(tuple(series), tuple(market_days(first, last)), np.stack(mats))
 
+    def from_first_reading(self) -> LoadHistory:
+        """The history without its leading days on which no asset has a value.
+
+        Those days change no feature, weight or residual (a lagged day before the history
+        counts as missing, as an empty one does), but the walk-forward would compute
+        features for each: a fleet enrolled two weeks ago, forecast over the default 200
+        days, did thirteen times the work."""
+        present: BoolArray = np.asarray(np.isfinite(self.power_kw).any(axis=(0, 2)))
+        if not present.any() or present[0]:
+            return self
+        start = int(np.argmax(present))
+        return LoadHistory(self.asset_ids, self.days[start:], self.power_kw[:, start:])
+
     def until(self, last: date) -> LoadHistory:
         """The history cut (or NaN-padded) to end on `last`."""
         first = self.days[0]
@@ -893,7 +906,7 @@ def forecast_from_telemetry(
         result = clean_series(series, rules or CleaningRules())
         cleaned[asset] = result.series
         reports[asset] = result.report
-    history = LoadHistory.from_series(cleaned, first, last)
+    history = LoadHistory.from_series(cleaned, first, last).from_first_reading()
     forecast = forecast_day_ahead(
         history, day, config, holidays=holidays, extra_workdays=extra_workdays
     )
