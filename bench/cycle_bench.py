@@ -303,6 +303,10 @@ def run_cycle(
             summary = plan_day(session, packs, DAY, drafting)
             session.commit()
         check(summary.assets == assets and summary.commands > 0, "the plan commands nothing")
+        log(
+            f"   plan: disaggregation {summary.solve_status}, awarded {summary.awarded_kwh:,.0f} "
+            f"kWh, shortfall {summary.shortfall_kwh:,.0f} kWh"
+        )
         now = interval_starts_utc(DAY)[INTRADAY_INTERVAL].to_pydatetime() + timedelta(minutes=2)
         with factory() as session:
             _write_latest(session, now - timedelta(minutes=1))

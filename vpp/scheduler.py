@@ -270,7 +270,8 @@ class MarketDay:
                 session.commit()
             return (
                 f"{summary.commands} command(s) for {summary.assets} asset(s); "
-                f"awarded {summary.awarded_kwh} kWh, shortfall {summary.shortfall_kwh} kWh"
+                f"awarded {summary.awarded_kwh} kWh, shortfall {summary.shortfall_kwh} kWh; "
+                f"disaggregation {summary.solve_status or 'not run'}"
             )
 
         return await run_in_threadpool(plan)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import numpy as np
 import pytest
@@ -11,6 +11,9 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from vpp.kit import pgcopy
+
+DAYS = (date(1999, 12, 31), date(2000, 1, 1), date(2026, 11, 26))
+"""Before, at and after PostgreSQL's epoch."""
 
 on_postgresql = pytest.mark.parametrize(
     "db_url", [pytest.param("postgresql", marks=pytest.mark.postgres)], indirect=True
@@ -32,15 +35,16 @@ def test_staged_columns_read_back_exactly(session: Session) -> None:
             "n": ("int8", np.array([-1, 0, 2**40])),
             "kw": ("float8", np.array([-12.5, 0.0, 1e7])),
             "at": ("timestamptz", np.array([pgcopy.timestamp_us(w) for w in when])),
+            "d": ("date", np.array([pgcopy.date_days(d) for d in DAYS])),
         },
     )
     rows = session.execute(
-        text("SELECT asset_id, t, n, kw, at FROM staged_sample ORDER BY t")
+        text("SELECT asset_id, t, n, kw, at, d FROM staged_sample ORDER BY t")
     ).all()
     assert [tuple(r) for r in rows] == [
-        (ids[0], 0, -1, -12.5, when[0]),
-        (ids[1], 40, 0, 0.0, when[1]),
-        (ids[2], 95, 2**40, 1e7, when[2]),
+        (ids[0], 0, -1, -12.5, when[0], DAYS[0]),
+        (ids[1], 40, 0, 0.0, when[1], DAYS[1]),
+        (ids[2], 95, 2**40, 1e7, when[2], DAYS[2]),
     ]
     # Staging again in the same transaction replaces the rows.
     pgcopy.stage(
@@ -55,6 +59,7 @@ def _rest(ids: list[uuid.UUID], when: list[datetime]) -> dict[str, tuple[str, np
         "n": ("int8", np.zeros(1, dtype=np.int64)),
         "kw": ("float8", np.zeros(1)),
         "at": ("timestamptz", np.array([pgcopy.timestamp_us(w) for w in when])),
+        "d": ("date", np.array([pgcopy.date_days(DAYS[0])])),
     }
 
 

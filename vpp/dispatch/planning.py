@@ -27,10 +27,11 @@ from vpp.bidding.service import planning_pool
 from vpp.dispatch.service import PlannedSetpoint, enqueue_many
 from vpp.domain.time import INTERVAL, INTERVALS_PER_DAY, interval_starts_utc
 from vpp.domain.units import Direction
+from vpp.kit import pgcopy
 from vpp.kit.bulk import bulk_insert
 from vpp.models import Asset, AwardRow, BidRow, PlannedSetpointRow, PoolTarget
 from vpp.optimize.disaggregation import plan_setpoints
-from vpp.optimize.problem import SolverOptions
+from vpp.optimize.problem import SolverOptions, SolveStatus
 from vpp.ports import MarketPack
 
 SEND_AHEAD = timedelta(minutes=1)
@@ -56,6 +57,10 @@ class PlanSummary:
     commands: int
     awarded_kwh: float
     shortfall_kwh: float
+    solve_status: SolveStatus | None = None
+    """The disaggregation LP's outcome (None: nothing to plan). Anything but OPTIMAL is a
+    plan to look at: FEASIBLE hit the time limit, the others planned the firm schedules
+    alone and report every award as shortfall."""
 
 
 def plan_day(
@@ -90,24 +95,7 @@ def plan_day(
     setpoint = baseline + deviation
     session.execute(delete(PlannedSetpointRow).where(PlannedSetpointRow.day == day))
     session.execute(delete(PoolTarget).where(PoolTarget.day == day))
-    bulk_insert(
-        session,
-        PlannedSetpointRow.__table__,  # type: ignore[arg-type]
-        SETPOINT_COLUMNS,
-        [
-            (
-                day,
-                a.asset_id,
-                t,
-                a.account_id,
-                float(baseline[i, t]),
-                float(deviation[i, t]),
-                float(setpoint[i, t]),
-            )
-            for i, a in enumerate(assets)
-            for t in range(horizon)
-        ],
-    )
+    _store_plan(session, day, assets, baseline, deviation, setpoint)
     for k, bid in enumerate(bids):
         for t in np.flatnonzero(award[k] > 0).tolist():
             session.add(
@@ -129,6 +117,56 @@ def plan_day(
         commands=commands,
         awarded_kwh=round(float(award.sum()) * hours, 3),
         shortfall_kwh=round(float(plan.shortfall_kw.sum()) * hours, 3),
+        solve_status=plan.status,
+    )
+
+
+def _store_plan(
+    session: Session,
+    day: date,
+    assets: list[PoolAsset],
+    baseline: np.ndarray,
+    deviation: np.ndarray,
+    setpoint: np.ndarray,
+) -> None:
+    """One planned row per asset and interval (n x 96 rows: 960,000 at 10,000 assets).
+
+    PostgreSQL: one binary COPY built with numpy (`vpp.kit.pgcopy`); SQLite: rows."""
+    n, horizon = setpoint.shape
+    if session.get_bind().dialect.name == "postgresql":
+        asset_ids = pgcopy.uuid_array([a.asset_id for a in assets])
+        account_ids = pgcopy.uuid_array([a.account_id for a in assets])
+        pgcopy.copy_into(
+            session,
+            PlannedSetpointRow.__tablename__,
+            {
+                "day": ("date", np.full(n * horizon, pgcopy.date_days(day))),
+                "asset_id": ("uuid", np.repeat(asset_ids, horizon)),
+                "interval": ("int4", np.tile(np.arange(horizon), n)),
+                "account_id": ("uuid", np.repeat(account_ids, horizon)),
+                "baseline_kw": ("float8", baseline.ravel()),
+                "deviation_kw": ("float8", deviation.ravel()),
+                "setpoint_kw": ("float8", setpoint.ravel()),
+            },
+        )
+        return
+    bulk_insert(
+        session,
+        PlannedSetpointRow.__table__,  # type: ignore[arg-type]
+        SETPOINT_COLUMNS,
+        [
+            (
+                day,
+                a.asset_id,
+                t,
+                a.account_id,
+                float(baseline[i, t]),
+                float(deviation[i, t]),
+                float(setpoint[i, t]),
+            )
+            for i, a in enumerate(assets)
+            for t in range(horizon)
+        ],
     )
 
 

@@ -7,8 +7,9 @@ as one structured array (PostgreSQL docs, "COPY — Binary Format": a 19-byte he
 per tuple an int16 field count and per field an int32 length and the value in network
 byte order, an int16 -1 trailer).
 
-Types: ``uuid`` (16 bytes, as `uuid.UUID.bytes`), ``int4``, ``int8``, ``float8`` and
-``timestamptz`` (microseconds since 2000-01-01 UTC); no NULLs.
+Types: ``uuid`` (16 bytes, as `uuid.UUID.bytes`), ``int4``, ``int8``, ``float8``,
+``timestamptz`` (microseconds since 2000-01-01 UTC) and ``date`` (days since
+2000-01-01, `date_days`); no NULLs.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 import numpy as np
@@ -27,13 +28,14 @@ HEADER = b"PGCOPY\n\xff\r\n\x00" + b"\x00\x00\x00\x00" + b"\x00\x00\x00\x00"
 TRAILER = b"\xff\xff"
 PG_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 
-_WIDTH = {"uuid": 16, "int4": 4, "int8": 8, "float8": 8, "timestamptz": 8}
+_WIDTH = {"uuid": 16, "int4": 4, "int8": 8, "float8": 8, "timestamptz": 8, "date": 4}
 _DTYPE = {
     "uuid": "V16",
     "int4": ">i4",
     "int8": ">i8",
     "float8": ">f8",
     "timestamptz": ">i8",
+    "date": ">i4",
 }
 
 
@@ -55,6 +57,11 @@ def timestamp_us(value: datetime) -> int:
     """An aware datetime as microseconds since PostgreSQL's epoch."""
     delta = value - PG_EPOCH
     return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def date_days(value: date) -> int:
+    """A date as days since PostgreSQL's epoch (2000-01-01)."""
+    return (value - PG_EPOCH.date()).days
 
 
 def encode(columns: Sequence[tuple[str, np.ndarray]]) -> bytes:
