@@ -9,6 +9,7 @@ from tests.optimize.conftest import battery_fleet, mixed_fleet, random_products
 from vpp.domain.units import Direction
 from vpp.optimize.bidding import BidInputs, build_bids
 from vpp.optimize.disaggregation import plan_setpoints
+from vpp.optimize.problem import SolverOptions, SolveStatus
 
 UP, DOWN = Direction.UP, Direction.DOWN
 
@@ -87,3 +88,25 @@ def test_any_award_within_the_bid_is_deliverable(seed: int) -> None:
     )
     assert plan.shortfall_kw == pytest.approx(np.zeros_like(award), abs=1e-5)
     assert plan.delivery_kw.sum(axis=0) == pytest.approx(award, abs=1e-5)
+
+
+def test_interior_point_reaches_the_simplex_optimum() -> None:
+    """The day plan's LP runs on HiGHS's interior point method: same optimum, same rules."""
+    n, horizon = 30, 24
+    fleet = mixed_fleet(n, horizon, seed=5)
+    award = np.zeros((2, horizon))
+    award[0, 6:12] = fleet.hi_kw[:, 6:12].sum(axis=0) / 2
+    award[1, 15:20] = -fleet.lo_kw[:, 15:20].sum(axis=0) / 2
+    plans = [
+        plan_setpoints(
+            fleet, np.zeros((n, horizon)), award, [UP, DOWN], SolverOptions(lp_method=method)
+        )
+        for method in ("highs", "highs-ipm")
+    ]
+    simplex, ipm = plans
+    assert ipm.status == simplex.status == SolveStatus.OPTIMAL
+    assert ipm.shortfall_kw.sum() == pytest.approx(simplex.shortfall_kw.sum(), abs=1e-6)
+    assert ipm.activation_cost_cny == pytest.approx(simplex.activation_cost_cny, rel=1e-6)
+    assert ipm.utilisation == pytest.approx(simplex.utilisation, abs=1e-6)
+    assert (ipm.setpoint_kw <= fleet.hi_kw + 1e-6).all()
+    assert (ipm.setpoint_kw >= fleet.lo_kw - 1e-6).all()

@@ -38,7 +38,7 @@ SEND_AHEAD = timedelta(minutes=1)
 ACTIVE_KW = 0.5
 """Deviations smaller than this (kW) are not commanded: the asset follows its baseline."""
 SOURCE = "plan"
-SOLVER = SolverOptions(time_limit_s=60.0)
+SOLVER = SolverOptions(time_limit_s=60.0, lp_method="highs-ipm")
 SETPOINT_COLUMNS = (
     "day",
     "asset_id",
