@@ -97,13 +97,10 @@ def test_interior_point_reaches_the_simplex_optimum() -> None:
     award = np.zeros((2, horizon))
     award[0, 6:12] = fleet.hi_kw[:, 6:12].sum(axis=0) / 2
     award[1, 15:20] = -fleet.lo_kw[:, 15:20].sum(axis=0) / 2
-    plans = [
-        plan_setpoints(
-            fleet, np.zeros((n, horizon)), award, [UP, DOWN], SolverOptions(lp_method=method)
-        )
-        for method in ("highs", "highs-ipm")
-    ]
-    simplex, ipm = plans
+    simplex, ipm = (
+        plan_setpoints(fleet, np.zeros((n, horizon)), award, [UP, DOWN], options)
+        for options in (SolverOptions(lp_method="highs"), SolverOptions(lp_method="highs-ipm"))
+    )
     assert ipm.status == simplex.status == SolveStatus.OPTIMAL
     assert ipm.shortfall_kw.sum() == pytest.approx(simplex.shortfall_kw.sum(), abs=1e-6)
     assert ipm.activation_cost_cny == pytest.approx(simplex.activation_cost_cny, rel=1e-6)
