@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import replace
 from datetime import date, timedelta
 
@@ -212,3 +213,16 @@ def test_leading_empty_days_are_dropped_without_changing_the_forecast() -> None:
     np.testing.assert_allclose(short.mean_kw, full.mean_kw, rtol=1e-12)
     np.testing.assert_allclose(short.quantile_kw, full.quantile_kw, rtol=1e-12)
     assert short.confidence == full.confidence
+
+
+def test_a_forecast_warns_about_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Warning filters are process-wide: the API forecasts in worker threads, where one
+    thread's `catch_warnings` undoes another's, so the model must not raise warnings it
+    then silences (an asset without history used to warn about all-NaN medians)."""
+    raised: list[object] = []
+    monkeypatch.setattr(warnings, "warn", lambda *args, **kwargs: raised.append(args))
+    values = np.stack([weekly_values(30), np.full((30, 96), np.nan)])
+    values[1, 25:] = 40.0  # reporting for five days only
+    forecast = forecast_day_ahead(history_of(values), FIRST + timedelta(days=30))
+    assert forecast.confidence[0] == Confidence.OK
+    assert raised == []

@@ -49,7 +49,6 @@ residual of the last 4 h (weight γ fitted on the walk-forward residuals).
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
@@ -75,6 +74,7 @@ from vpp.forecast.quality import (
     QualityReport,
     assess_history,
     clean_series,
+    nan_median,
 )
 
 FEATURES: tuple[str, ...] = (
@@ -563,9 +563,7 @@ def _day_weights(values: FloatArray, types: IntArray) -> FloatArray:
     windows = np.lib.stride_tricks.sliding_window_view(
         np.concatenate([pad, anomaly], axis=1), _WEIGHT_WINDOW_DAYS, axis=1
     )
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN windows give NaN
-        typical = np.nanmedian(windows, axis=-1)
+    typical = nan_median(np.moveaxis(windows, -1, 0))  # NaN for an all-NaN window
     with np.errstate(invalid="ignore", divide="ignore"):
         ratio = typical / anomaly
     return np.asarray(

@@ -136,9 +136,11 @@ def _runs(mask: BoolArray) -> list[tuple[int, int]]:
     return list(zip(starts.tolist(), ends.tolist(), strict=True))
 
 
-def _nan_median(stack: FloatArray) -> FloatArray:
+def nan_median(stack: FloatArray) -> FloatArray:
     """NaN-aware median along axis 0, NaN where a column has no value: `np.nanmedian`'s
-    numbers from one sort (NaN sorts last), without its masked-array machinery."""
+    numbers from one sort (NaN sorts last), without its masked-array machinery and
+    without a warning for an empty column (warning filters are process-wide, so
+    silencing them is not safe in a threaded server)."""
     ordered = np.sort(stack, axis=0)
     count = np.isfinite(ordered).sum(axis=0)
     low = np.take_along_axis(ordered, np.maximum(count - 1, 0)[None] // 2, axis=0)[0]
@@ -151,7 +153,7 @@ def _neighbour_median(values: FloatArray) -> FloatArray:
     n = values.size
     padded = np.concatenate((np.full(_NEIGHBOURS, np.nan), values, np.full(_NEIGHBOURS, np.nan)))
     offsets = [o for o in range(-_NEIGHBOURS, _NEIGHBOURS + 1) if o != 0]
-    return _nan_median(np.stack([padded[_NEIGHBOURS + o : _NEIGHBOURS + o + n] for o in offsets]))
+    return nan_median(np.stack([padded[_NEIGHBOURS + o : _NEIGHBOURS + o + n] for o in offsets]))
 
 
 def detect_spikes(values: FloatArray, rules: CleaningRules = CleaningRules()) -> BoolArray:
@@ -184,7 +186,7 @@ def _typical_abs_by_interval(index: pd.DatetimeIndex, values: FloatArray) -> Flo
     first = int(day.min()) if day.size else 0
     table = np.full((int(day.max()) - first + 1 if day.size else 1, INTERVALS_PER_DAY), np.nan)
     table[day - first, slot] = np.abs(values)
-    typical = np.nan_to_num(_nan_median(table), nan=0.0)
+    typical = np.nan_to_num(nan_median(table), nan=0.0)
     return np.asarray(typical[slot], dtype=np.float64)
 
 
