@@ -31,6 +31,7 @@ from bench.core import (
     machine_description,
     merge_results,
     render_table,
+    select,
     utc_now_iso,
 )
 
@@ -62,7 +63,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--only",
         metavar="NAME",
         action="append",
-        help="run only benchmarks whose key or metric name contains NAME (repeatable)",
+        help="run only the benchmark whose key or metric name is NAME, or if none is, "
+        "those whose key, metric names or tags contain NAME (repeatable)",
     )
     parser.add_argument("--quick", action="store_true", help="smaller sizes and shorter runs")
     parser.add_argument(
@@ -97,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{b.key:<22} {b.description}{pg}: {', '.join(b.metrics)}")
         return 0
     if args.only:
-        benchmarks = [b for b in benchmarks if any(b.matches(p) for p in args.only)]
+        benchmarks = select(benchmarks, args.only)
         if not benchmarks:
             print(f"no benchmark matches {args.only}", file=sys.stderr)
             return 2

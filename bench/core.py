@@ -94,6 +94,20 @@ class Benchmark:
     def matches(self, pattern: str) -> bool:
         return any(pattern in name for name in (self.key, *self.metrics, *self.tags))
 
+    def named(self, name: str) -> bool:
+        return name == self.key or name in self.metrics
+
+
+def select(benchmarks: Sequence[Benchmark], patterns: Sequence[str]) -> list[Benchmark]:
+    """The benchmarks ``--only`` asks for: for each pattern, the benchmark it names exactly
+    (key or metric), else every one it is part of a name or tag of. ``--only bid`` is the
+    bid benchmark, not also the cycle whose metrics include ``cycle_1000_bid_s``."""
+    chosen: set[int] = set()
+    for pattern in patterns:
+        exact = [i for i, b in enumerate(benchmarks) if b.named(pattern)]
+        chosen.update(exact or (i for i, b in enumerate(benchmarks) if b.matches(pattern)))
+    return [b for i, b in enumerate(benchmarks) if i in chosen]
+
 
 @contextmanager
 def service_gc() -> Iterator[None]:
