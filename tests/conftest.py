@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -55,6 +56,18 @@ def create_pg_database(admin_url: str, prefix: str) -> tuple[str, Callable[[], N
     return url, drop
 
 
+@contextmanager
+def migrated_pg_database(prefix: str) -> Iterator[str]:
+    """A fresh PostgreSQL database migrated to head, dropped on exit (even if the
+    migration fails)."""
+    url, drop = create_pg_database(postgres_url(), prefix)
+    try:
+        migrate.upgrade(url)
+        yield url
+    finally:
+        drop()
+
+
 @pytest.fixture(scope="session", params=BACKENDS)
 def db_url(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
@@ -66,12 +79,8 @@ def db_url(
         migrate.upgrade(url)
         yield url
         return
-    url, drop = create_pg_database(postgres_url(), "vpp_test")
-    try:
-        migrate.upgrade(url)
+    with migrated_pg_database("vpp_test") as url:
         yield url
-    finally:
-        drop()
 
 
 @pytest.fixture(scope="session")

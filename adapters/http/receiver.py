@@ -208,12 +208,14 @@ _ASSET_IDS_KEPT = 100_000
 
 
 def _asset_uuid(value: object, index: int) -> uuid.UUID:
-    parsed = _ASSET_IDS.get(value) if isinstance(value, str) else None
+    if not isinstance(value, str):
+        return _parse_uuid(value, index, "asset_id")  # raises the schema error
+    parsed = _ASSET_IDS.get(value)
     if parsed is None:
         parsed = _parse_uuid(value, index, "asset_id")
         if len(_ASSET_IDS) >= _ASSET_IDS_KEPT:
             _ASSET_IDS.clear()
-        _ASSET_IDS[value] = parsed  # type: ignore[index]  # a str: _parse_uuid checked
+        _ASSET_IDS[value] = parsed
     return parsed
 
 

@@ -8,9 +8,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import Engine
 
-from tests.conftest import create_pg_database, postgres_url
+from tests.conftest import migrated_pg_database
 from vpp.dispatch import repository, service
-from vpp.kit import migrate
 from vpp.kit.db import create_db_engine, make_sessionmaker
 from vpp.models import Account, Asset, Site
 
@@ -20,14 +19,12 @@ NOW = datetime(2026, 11, 25, 2, 0, tzinfo=UTC)
 
 @pytest.fixture
 def pg_engine() -> Iterator[Engine]:
-    url, drop = create_pg_database(postgres_url(), "vpp_claims")
-    migrate.upgrade(url)
-    engine = create_db_engine(url)
-    try:
-        yield engine
-    finally:
-        engine.dispose()
-        drop()
+    with migrated_pg_database("vpp_claims") as url:
+        engine = create_db_engine(url)
+        try:
+            yield engine
+        finally:
+            engine.dispose()
 
 
 def test_concurrent_claims_are_disjoint_and_cover_everything(pg_engine: Engine) -> None:

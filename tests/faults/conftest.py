@@ -10,20 +10,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import create_pg_database, postgres_url
-from vpp.kit import migrate
+from tests.conftest import migrated_pg_database
 
 
 @pytest.fixture
 def database() -> Iterator[str]:
     """A PostgreSQL database migrated to head, dropped afterwards (outside the per-test
     transaction: the processes under test commit and crash)."""
-    url, drop = create_pg_database(postgres_url(), "vpp_faults")
-    try:
-        migrate.upgrade(url)
+    with migrated_pg_database("vpp_faults") as url:
         yield url
-    finally:
-        drop()
 
 
 @pytest.fixture

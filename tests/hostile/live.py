@@ -16,7 +16,7 @@ import uvicorn
 from fastapi import FastAPI
 
 import vpp.app
-from tests.conftest import create_pg_database, postgres_url
+from tests.conftest import migrated_pg_database
 from vpp.accounts import service as accounts
 from vpp.kit import migrate
 from vpp.kit.db import create_db_engine, make_sessionmaker
@@ -32,12 +32,8 @@ def fresh_database(backend: str, tmp_path: Path, prefix: str) -> Iterator[str]:
         migrate.upgrade(url)
         yield url
         return
-    url, drop = create_pg_database(postgres_url(), prefix)
-    try:
-        migrate.upgrade(url)
+    with migrated_pg_database(prefix) as url:
         yield url
-    finally:
-        drop()
 
 
 @dataclass(frozen=True)
