@@ -107,6 +107,19 @@ class Park:
     gas_m3: float
     """Natural gas A metered this month (m3)."""
 
+    def get(self, path: str, token: str, **params: str) -> Any:
+        """The JSON answer of ``GET path`` with ``token``, waiting as long as the browser
+        waits: the server shares two cores with Chromium and the dashboard's own requests,
+        so httpx's 5-second default is too short a patience for a test."""
+        answer = httpx.get(
+            f"{self.base_url}{path}",
+            params=params,
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=WAIT_S,
+        )
+        assert answer.status_code == 200, answer.text
+        return answer.json()
+
 
 AWARDED_INTERVALS = range(72, 80)
 """Today's awards of peak_shaving.peak_cut (18:00-20:00 Beijing), 1500 + 10 * interval kW."""

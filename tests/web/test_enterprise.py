@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-import httpx
 import pytest
 from selenium.common.exceptions import NoAlertPresentException
 from selenium.webdriver import Chrome
@@ -158,9 +157,7 @@ def test_an_enterprise_sees_its_performance_statements_and_green_report(
     ]
 
     # Its statement lines only: the figures sum its own lines, as the API gives them.
-    own = httpx.get(
-        f"{park.base_url}/v1/settlements/{park.settlement['id']}", headers=park.a.headers
-    ).json()
+    own = park.get(f"/v1/settlements/{park.settlement['id']}", park.a.token)
     assert own["pool"] is None
     assert {line["account_id"] for line in own["lines"]} == {park.a.account_id}
     net = sum(Decimal(line["net_cny"]) for line in own["lines"])

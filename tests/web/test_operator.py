@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-import httpx
 import pytest
 from selenium.webdriver import Chrome
 from selenium.webdriver.common.by import By
@@ -81,10 +80,7 @@ def test_approving_a_draft_bid_changes_its_state(browser: Chrome, park: Park) ->
         )
     )
     assert not browser.find_elements(By.CSS_SELECTOR, f"#bids button.approve[data-bid='{bid_id}']")
-    stored = httpx.get(
-        f"{park.base_url}/v1/bids/{bid_id}",
-        headers={"Authorization": f"Bearer {park.operator}"},
-    ).json()
+    stored = park.get(f"/v1/bids/{bid_id}", park.operator)
     assert stored["state"] == "approved"
 
     # Its ladder: offered kW per interval as bars, the steps as a table.
@@ -309,11 +305,7 @@ def test_revenue_and_penalties_with_statements_fetched_with_the_key(
 def test_green_power_carbon_and_grid_instructions(browser: Chrome, park: Park) -> None:
     log_in(browser, park.base_url, park.operator)
     month = f"{park.today:%Y-%m}"
-    report = httpx.get(
-        f"{park.base_url}/v1/green/report",
-        params={"month": month},
-        headers={"Authorization": f"Bearer {park.operator}"},
-    ).json()
+    report = park.get("/v1/green/report", park.operator, month=month)
     park_scope = report["park"]
     meter = wait(browser, "#green [data-figure='clean-share'] meter")[0]
     assert float(meter.get_attribute("value") or "nan") == pytest.approx(
