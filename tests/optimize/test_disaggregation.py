@@ -8,7 +8,13 @@ import pytest
 from tests.optimize.conftest import battery_fleet, mixed_fleet, random_products
 from vpp.domain.units import Direction
 from vpp.optimize.bidding import BidInputs, build_bids
-from vpp.optimize.disaggregation import plan_setpoints
+from vpp.optimize.disaggregation import (
+    MONOLITHIC_MAX_VARIABLES,
+    Method,
+    SetpointPlan,
+    plan_setpoints,
+)
+from vpp.optimize.fleet import Fleet
 from vpp.optimize.problem import SolverOptions, SolveStatus
 
 UP, DOWN = Direction.UP, Direction.DOWN
@@ -67,8 +73,9 @@ def test_offered_caps_bound_each_asset() -> None:
     assert plan.shortfall_kw[0] == pytest.approx([2.0, 2.0])
 
 
+@pytest.mark.parametrize("method", ["monolithic", "decomposed"])
 @pytest.mark.parametrize("seed", range(3))
-def test_any_award_within_the_bid_is_deliverable(seed: int) -> None:
+def test_any_award_within_the_bid_is_deliverable(seed: int, method: Method) -> None:
     """Awards up to the pool's offers split without shortfall: the robust box at work."""
     horizon = 10
     rng = np.random.default_rng(seed)
@@ -85,9 +92,98 @@ def test_any_award_within_the_bid_is_deliverable(seed: int) -> None:
         [p.direction for p in inputs.products],
         offered_kw=bid.offer_kw,
         reserve_margin=0.1,
+        method=method,
     )
     assert plan.shortfall_kw == pytest.approx(np.zeros_like(award), abs=1e-5)
     assert plan.delivery_kw.sum(axis=0) == pytest.approx(award, abs=1e-5)
+    assert_within_limits(fleet.with_reserve(0.1), bid.firm_kw, plan)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_decomposition_matches_the_lp_within_the_bid(seed: int) -> None:
+    """Awards within robust offers: the water-fill is the LP's optimum (same activation
+    cost, same peak utilisation, nothing short) without solving it."""
+    horizon, n = 24, 40
+    rng = np.random.default_rng(seed)
+    fleet = mixed_fleet(n, horizon, seed)
+    inputs = BidInputs(
+        fleet, random_products(horizon, seed), rng.uniform(100, 600, horizon), reserve_margin=0.1
+    )
+    bid = build_bids(inputs)
+    award = bid.pool_offer_kw * rng.uniform(0.2, 1, bid.pool_offer_kw.shape)
+    lp, split = (
+        plan_setpoints(
+            fleet,
+            bid.firm_kw,
+            award,
+            [p.direction for p in inputs.products],
+            offered_kw=bid.offer_kw,
+            reserve_margin=0.1,
+            method=method,
+        )
+        for method in ("monolithic", "decomposed")
+    )
+    assert split.status == lp.status == SolveStatus.OPTIMAL
+    assert split.shortfall_kw.sum() == pytest.approx(0.0, abs=1e-6)
+    assert split.activation_cost_cny == pytest.approx(lp.activation_cost_cny, rel=1e-6, abs=1e-6)
+    assert split.utilisation == pytest.approx(lp.utilisation, abs=1e-6)
+    assert_within_limits(fleet.with_reserve(0.1), bid.firm_kw, split)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_decomposition_keeps_every_limit_when_energy_binds(seed: int) -> None:
+    """No offer caps and 80 % of the fleet's power asked for: energy and ramp limits bind,
+    the repair keeps every asset within them, and the pool's shortfall stays small (the
+    LP, free to shift effort across intervals, meets it all)."""
+    horizon, n = 24, 40
+    fleet = mixed_fleet(n, horizon, seed)
+    award = np.zeros((2, horizon))
+    award[0, 6:12] = fleet.hi_kw[:, 6:12].sum(axis=0) * 0.8
+    award[1, 15:20] = -fleet.lo_kw[:, 15:20].sum(axis=0) * 0.8
+    firm = np.zeros((n, horizon))
+    plan = plan_setpoints(fleet, firm, award, [UP, DOWN], method="decomposed")
+    assert plan.status == SolveStatus.OPTIMAL
+    assert_within_limits(fleet, firm, plan)
+    assert plan.delivery_kw.sum(axis=0) + plan.shortfall_kw == pytest.approx(award, abs=1e-6)
+    assert plan.shortfall_kw.sum() <= 0.05 * award.sum()
+    # Something did bind: the water-fill alone would have broken a limit.
+    assert plan.shortfall_kw.sum() > 0.0
+
+
+def test_auto_decomposes_large_fleets() -> None:
+    """Above MONOLITHIC_MAX_VARIABLES deliveries "auto" is the decomposition: the same plan."""
+    n = MONOLITHIC_MAX_VARIABLES // 4 + 1
+    fleet = battery_fleet(n, 4)
+    award = np.array([[0.0, 6.0 * n, 6.0 * n, 0.0]])
+    auto, split = (
+        plan_setpoints(fleet, np.zeros((n, 4)), award, [DOWN], method=method)
+        for method in ("auto", "decomposed")
+    )
+    assert auto.setpoint_kw == pytest.approx(split.setpoint_kw)
+    assert auto.setpoint_kw[:, 1] == pytest.approx(np.full(n, -6.0))
+    assert auto.utilisation[1] == pytest.approx(0.6)
+
+
+def assert_within_limits(fleet: Fleet, firm: np.ndarray, plan: SetpointPlan) -> None:
+    """Every asset's setpoints keep its power, energy and ramp limits (or the firm
+    schedule's own value where that already breaks one, as the LP relaxes them)."""
+    tol = 1e-5
+    p = plan.setpoint_kw
+    assert (p <= np.maximum(fleet.hi_kw, firm) + tol).all()
+    assert (p >= np.minimum(fleet.lo_kw, firm) - tol).all()
+    for i in np.flatnonzero(fleet.energy_limited):
+        e = e_firm = fleet.e_initial_kwh[i]
+        for t in range(p.shape[1]):
+            scale = fleet.efficiency[i] * fleet.interval_hours
+            e = fleet.retention[i] * e + scale * p[i, t]
+            e_firm = fleet.retention[i] * e_firm + scale * firm[i, t]
+            assert (
+                min(fleet.e_min_kwh[i], e_firm) - tol <= e <= max(fleet.e_max_kwh[i], e_firm) + tol
+            )
+    for i in np.flatnonzero(fleet.ramp_limited):
+        step, firm_step = np.diff(p[i]), np.diff(firm[i])
+        assert (step <= np.maximum(fleet.ramp_kw[i], firm_step) + tol).all()
+        assert (step >= np.minimum(-fleet.ramp_kw[i], firm_step) - tol).all()
 
 
 def test_interior_point_reaches_the_simplex_optimum() -> None:
