@@ -18,6 +18,8 @@ from vpp.optimize.fleet import Fleet
 from vpp.optimize.problem import SolverOptions, SolveStatus
 
 UP, DOWN = Direction.UP, Direction.DOWN
+METHODS: tuple[Method, Method] = ("monolithic", "decomposed")
+AUTO_AND_DECOMPOSED: tuple[Method, Method] = ("auto", "decomposed")
 
 
 def test_feasible_award_is_met_exactly_and_fairly() -> None:
@@ -73,7 +75,7 @@ def test_offered_caps_bound_each_asset() -> None:
     assert plan.shortfall_kw[0] == pytest.approx([2.0, 2.0])
 
 
-@pytest.mark.parametrize("method", ["monolithic", "decomposed"])
+@pytest.mark.parametrize("method", METHODS)
 @pytest.mark.parametrize("seed", range(3))
 def test_any_award_within_the_bid_is_deliverable(seed: int, method: Method) -> None:
     """Awards up to the pool's offers split without shortfall: the robust box at work."""
@@ -121,7 +123,7 @@ def test_decomposition_matches_the_lp_within_the_bid(seed: int) -> None:
             reserve_margin=0.1,
             method=method,
         )
-        for method in ("monolithic", "decomposed")
+        for method in METHODS
     )
     assert split.status == lp.status == SolveStatus.OPTIMAL
     assert split.shortfall_kw.sum() == pytest.approx(0.0, abs=1e-6)
@@ -157,7 +159,7 @@ def test_auto_decomposes_large_fleets() -> None:
     award = np.array([[0.0, 6.0 * n, 6.0 * n, 0.0]])
     auto, split = (
         plan_setpoints(fleet, np.zeros((n, 4)), award, [DOWN], method=method)
-        for method in ("auto", "decomposed")
+        for method in AUTO_AND_DECOMPOSED
     )
     assert auto.setpoint_kw == pytest.approx(split.setpoint_kw)
     assert auto.setpoint_kw[:, 1] == pytest.approx(np.full(n, -6.0))
