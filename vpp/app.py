@@ -272,8 +272,8 @@ def create_app(
     app.state.metrics = Metrics()
     app.state.clock = clock or (
         SystemClock()
-        if settings.clock_speed == 1.0
-        else AcceleratedClock(datetime.now(UTC), settings.clock_speed)
+        if settings.clock_speed == 1.0 and settings.clock_start is None
+        else AcceleratedClock(settings.clock_start or datetime.now(UTC), settings.clock_speed)
     )
 
     app.state.packs = load_packs(settings.market_rules)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import AwareDatetime, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_DATABASE_URL = "sqlite:///./var/vpp.db"
@@ -64,6 +64,11 @@ class Settings(BaseSettings):
         default=1.0,
         gt=0,
         description="Simulated time per wall-clock second (demo only; 1 = real time).",
+    )
+    clock_start: AwareDatetime | None = Field(
+        default=None,
+        description="Where the service clock starts (demo and trials only, e.g. an hour "
+        "before a gate closure; default: now).",
     )
 
     market: str = Field(
@@ -272,6 +277,8 @@ class Settings(BaseSettings):
     def _refuse_insecure_production(self) -> Settings:
         if self.environment == "production" and self.clock_speed != 1.0:
             raise ValueError("VPP_CLOCK_SPEED is for the demo; production runs in real time")
+        if self.environment == "production" and self.clock_start is not None:
+            raise ValueError("VPP_CLOCK_START is for the demo; production runs on the real time")
         if self.environment == "production" and self.database_url.startswith("sqlite"):
             raise ValueError(
                 "VPP_DATABASE_URL must point at PostgreSQL in production; "

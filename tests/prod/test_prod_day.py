@@ -2,7 +2,8 @@
 
 PostgreSQL, Mosquitto, two API replicas and two schedulers as processes, with an
 accelerated service clock (``PROD_LOCAL_VPP_CLOCK_SPEED``: 900 simulated seconds per
-wall second, so a tick of 2 s is 30 simulated minutes) and automatic bid approval. The
+wall second, so a tick of 2 s is 30 simulated minutes) that starts a few hours before
+the next gate closure (``PROD_LOCAL_VPP_CLOCK_START``) and automatic bid approval. The
 demo's Gansu park (simulated adapter, two weeks of telemetry history) is seeded into
 the topology's database before the schedulers start; then the leading scheduler runs
 the day on its own: draft -> submit -> awards -> plan -> setpoints delivered and
@@ -24,14 +25,16 @@ import time
 import urllib.request
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from adapters.mqtt.broker import free_port
+from tests.conftest import make_settings
 from vpp.accounts import service as accounts
+from vpp.bidding.registry import load_packs
 from vpp.demo import seed_park
 from vpp.domain.time import market_day_of
 from vpp.kit.db import create_db_engine, make_sessionmaker
@@ -42,9 +45,14 @@ PG_BIN = Path("/usr/lib/postgresql/15/bin")
 SPEED = 900
 HISTORY_DAYS = 14
 """The forecast's least history for a fitted model (``vpp.forecast.model``)."""
+GATE_LEAD = timedelta(hours=4)
+"""The service clocks start this long before the next gate closure: 16 wall seconds at
+900x to draft (a few wall seconds of forecasting and optimising, each a quarter of an
+hour of simulated time) and submit; then the day's first interval is 14 h after the gate."""
 DAY_TIMEOUT_S = 420.0
-"""Wall seconds for a whole day: up to ~39 simulated hours (next gate, then the day's
-first interval 14 h after it) at 900x is 156 s; the rest is slack for a busy machine."""
+"""Wall seconds for a whole day: ~18 simulated hours (72 s) from the clocks' start to
+the day's first interval; a day missed at the gate would take 24 h (96 s) more; the rest
+is slack for a busy machine."""
 
 pytestmark = pytest.mark.slow
 
@@ -87,6 +95,7 @@ def topology() -> Iterator[tuple[dict[str, str], Path]]:
         "PROD_LOCAL_METRICS_PORTS": f"{free_port()} {free_port()}",
         "PROD_LOCAL_VPP_ENVIRONMENT": "development",  # production refuses a fast clock
         "PROD_LOCAL_VPP_CLOCK_SPEED": str(SPEED),
+        "PROD_LOCAL_VPP_CLOCK_START": clock_start().isoformat(),
         "PROD_LOCAL_VPP_MARKET": "simulated",
         "PROD_LOCAL_VPP_MARKET_CONFIG": json.dumps({"seed": 0}),
         "PROD_LOCAL_VPP_BID_AUTO_APPROVE": "true",
@@ -96,6 +105,20 @@ def topology() -> Iterator[tuple[dict[str, str], Path]]:
     finally:
         run_script("stop", env)
         shutil.rmtree(base, ignore_errors=True)
+
+
+def clock_start() -> datetime:
+    """`GATE_LEAD` before the next gate closure of the products the scheduler bids."""
+    settings = make_settings()
+    packs = load_packs(settings.market_rules)
+    now = datetime.now(UTC)
+    today = market_day_of(now)
+    for offset in range(3):
+        day = today + timedelta(days=offset)
+        gate = min(packs[p].gate_closure(day) for p in settings.bidding_products)
+        if gate - GATE_LEAD > now:
+            return gate - GATE_LEAD
+    raise AssertionError("no gate closure within three days")
 
 
 def database_url(env: dict[str, str], base: Path) -> str:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import numpy as np
+import numpy.typing as npt
 from sqlalchemy import Table, text
 from sqlalchemy.orm import Session
 
@@ -22,7 +23,7 @@ from vpp.kit.auth import Principal
 from vpp.kit.bulk import bulk_insert
 from vpp.kit.errors import Problem, field_error, not_found
 from vpp.models import Asset, SetpointCommandRow
-from vpp.models.base import new_id
+from vpp.models.base import new_id, new_id_array
 
 COMMAND_COLUMNS = (
     "id",
@@ -90,39 +91,56 @@ class PlannedSetpoint:
     setpoints go out shortly before their interval."""
 
 
+@dataclass(frozen=True)
+class PlannedBatch:
+    """A plan's setpoints as columns, one entry per command (a day plan of 10,000 assets
+    writes hundreds of thousands): command j is for asset ``asset[j]`` (an index into the
+    per-asset sequences) in interval ``interval[j]`` (an index into the per-interval ones)."""
+
+    asset_ids: Sequence[uuid.UUID]
+    account_ids: Sequence[uuid.UUID]
+    adapters: Sequence[str]
+    starts: Sequence[datetime]
+    """Each interval's start; the command expires at its end."""
+    send_at: Sequence[datetime]
+    """When the engine may first send a command of each interval."""
+    asset: npt.NDArray[np.intp]
+    interval: npt.NDArray[np.intp]
+    power_kw: npt.NDArray[np.float64]
+
+    def __len__(self) -> int:
+        return int(self.asset.size)
+
+    def rows(self) -> list[PlannedSetpoint]:
+        return [
+            PlannedSetpoint(
+                asset_id=self.asset_ids[i],
+                account_id=self.account_ids[i],
+                adapter=self.adapters[i],
+                interval_start=self.starts[t],
+                power_kw=float(kw),
+                expires_at=self.starts[t] + INTERVAL,
+                send_at=self.send_at[t],
+            )
+            for i, t, kw in zip(
+                self.asset.tolist(), self.interval.tolist(), self.power_kw.tolist(), strict=True
+            )
+        ]
+
+
 def enqueue_many(
     session: Session, planned: Sequence[PlannedSetpoint], now: datetime, source: str
 ) -> list[uuid.UUID]:
-    """Write many commands and their creation events in the caller's transaction (a
-    plan's outbox write: tens of thousands of setpoints). PostgreSQL stages them with one
-    binary COPY and inserts both from the stage (`vpp.kit.pgcopy`); SQLite bulk-inserts."""
+    """Write many commands and their creation events in the caller's transaction (an
+    intraday correction's outbox write). PostgreSQL stages them with one binary COPY and
+    inserts both from the stage (`vpp.kit.pgcopy`); SQLite bulk-inserts."""
     if not planned:
         return []
     ids = [new_id() for _ in planned]
     detail = f"created ({source})"
     if session.get_bind().dialect.name == "postgresql":
         adapters = _stage_commands(session, ids, planned, now)
-        params = {"source": source, "now": now, "detail": detail, "adapters": adapters}
-        session.execute(
-            text(
-                "INSERT INTO setpoint_commands (id, asset_id, account_id, adapter, "
-                "interval_start, power_kw, state, attempts, source, detail, created_at, "
-                "expires_at, next_attempt_at) "
-                "SELECT s.id, s.asset_id, s.account_id, a.name, s.interval_start, s.power_kw, "
-                "'pending', 0, :source, '', :now, s.expires_at, s.next_attempt_at "
-                "FROM new_commands AS s "
-                "JOIN unnest(CAST(:adapters AS text[])) WITH ORDINALITY AS a(name, code) "
-                "ON a.code = s.adapter"
-            ),
-            params,
-        )
-        session.execute(
-            text(
-                "INSERT INTO command_events (command_id, at, state, attempt, detail) "
-                "SELECT id, :now, 'pending', 0, :detail FROM new_commands"
-            ),
-            params,
-        )
+        _insert_staged(session, adapters, now, source)
         return ids
     rows = [
         (
@@ -145,6 +163,64 @@ def enqueue_many(
     bulk_insert(session, _COMMANDS, COMMAND_COLUMNS, rows)
     repository.log_events(session, ids, CommandState.PENDING, now, detail)
     return ids
+
+
+def enqueue_batch(session: Session, batch: PlannedBatch, now: datetime, source: str) -> int:
+    """`enqueue_many` for a columnar batch (a day plan); returns the number written.
+
+    On PostgreSQL no Python object is made per command: ids (`new_id_array`), the staged
+    COPY and the inserts are built from the arrays."""
+    if len(batch) == 0:
+        return 0
+    if session.get_bind().dialect.name != "postgresql":
+        return len(enqueue_many(session, batch.rows(), now, source))
+    names: dict[str, int] = {}
+    codes = np.array([names.setdefault(a, len(names) + 1) for a in batch.adapters], np.int32)
+    starts = np.array([pgcopy.timestamp_us(s) for s in batch.starts], np.int64)
+    send_at = np.array([pgcopy.timestamp_us(s) for s in batch.send_at], np.int64)
+    interval_us = int(INTERVAL / timedelta(microseconds=1))
+    pgcopy.stage(
+        session,
+        "new_commands",
+        {
+            "id": ("uuid", new_id_array(len(batch))),
+            "asset_id": ("uuid", pgcopy.uuid_array(batch.asset_ids)[batch.asset]),
+            "account_id": ("uuid", pgcopy.uuid_array(batch.account_ids)[batch.asset]),
+            "adapter": ("int4", codes[batch.asset]),
+            "interval_start": ("timestamptz", starts[batch.interval]),
+            "power_kw": ("float8", batch.power_kw),
+            "expires_at": ("timestamptz", starts[batch.interval] + interval_us),
+            "next_attempt_at": ("timestamptz", send_at[batch.interval]),
+        },
+    )
+    _insert_staged(session, list(names), now, source)
+    return len(batch)
+
+
+def _insert_staged(session: Session, adapters: list[str], now: datetime, source: str) -> None:
+    """Insert the commands staged in ``new_commands`` (adapters as 1-based positions in
+    ``adapters``) and their creation events."""
+    params = {"source": source, "now": now, "detail": f"created ({source})", "adapters": adapters}
+    session.execute(
+        text(
+            "INSERT INTO setpoint_commands (id, asset_id, account_id, adapter, "
+            "interval_start, power_kw, state, attempts, source, detail, created_at, "
+            "expires_at, next_attempt_at) "
+            "SELECT s.id, s.asset_id, s.account_id, a.name, s.interval_start, s.power_kw, "
+            "'pending', 0, :source, '', :now, s.expires_at, s.next_attempt_at "
+            "FROM new_commands AS s "
+            "JOIN unnest(CAST(:adapters AS text[])) WITH ORDINALITY AS a(name, code) "
+            "ON a.code = s.adapter ORDER BY s.asset_id, s.interval_start"  # in index order
+        ),
+        params,
+    )
+    session.execute(
+        text(
+            "INSERT INTO command_events (command_id, at, state, attempt, detail) "
+            "SELECT id, :now, 'pending', 0, :detail FROM new_commands"
+        ),
+        params,
+    )
 
 
 def _stage_commands(
