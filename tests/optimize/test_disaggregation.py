@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pytest
 
@@ -18,6 +20,7 @@ from vpp.optimize.fleet import Fleet
 from vpp.optimize.problem import SolverOptions, SolveStatus
 
 UP, DOWN = Direction.UP, Direction.DOWN
+RESERVE = 0.1
 METHODS: tuple[Method, Method] = ("monolithic", "decomposed")
 AUTO_AND_DECOMPOSED: tuple[Method, Method] = ("auto", "decomposed")
 
@@ -75,61 +78,64 @@ def test_offered_caps_bound_each_asset() -> None:
     assert plan.shortfall_kw[0] == pytest.approx([2.0, 2.0])
 
 
+@dataclass(frozen=True)
+class BidAward:
+    """A random fleet's bid (reserve 10 %) and an award within its offers."""
+
+    fleet: Fleet
+    firm_kw: np.ndarray
+    offer_kw: np.ndarray
+    award_kw: np.ndarray
+    directions: list[Direction]
+
+    @classmethod
+    def draw(cls, n: int, horizon: int, seed: int, least_share: float) -> BidAward:
+        rng = np.random.default_rng(seed)
+        fleet = mixed_fleet(n, horizon, seed)
+        inputs = BidInputs(
+            fleet,
+            random_products(horizon, seed),
+            rng.uniform(100, 600, horizon),
+            reserve_margin=RESERVE,
+        )
+        bid = build_bids(inputs)
+        award = bid.pool_offer_kw * rng.uniform(least_share, 1, bid.pool_offer_kw.shape)
+        return cls(fleet, bid.firm_kw, bid.offer_kw, award, [p.direction for p in inputs.products])
+
+    def plan(self, method: Method) -> SetpointPlan:
+        return plan_setpoints(
+            self.fleet,
+            self.firm_kw,
+            self.award_kw,
+            self.directions,
+            offered_kw=self.offer_kw,
+            reserve_margin=RESERVE,
+            method=method,
+        )
+
+
 @pytest.mark.parametrize("method", METHODS)
 @pytest.mark.parametrize("seed", range(3))
 def test_any_award_within_the_bid_is_deliverable(seed: int, method: Method) -> None:
     """Awards up to the pool's offers split without shortfall: the robust box at work."""
-    horizon = 10
-    rng = np.random.default_rng(seed)
-    fleet = mixed_fleet(5, horizon, seed)
-    inputs = BidInputs(
-        fleet, random_products(horizon, seed), rng.uniform(100, 600, horizon), reserve_margin=0.1
-    )
-    bid = build_bids(inputs)
-    award = bid.pool_offer_kw * rng.uniform(0, 1, bid.pool_offer_kw.shape)
-    plan = plan_setpoints(
-        fleet,
-        bid.firm_kw,
-        award,
-        [p.direction for p in inputs.products],
-        offered_kw=bid.offer_kw,
-        reserve_margin=0.1,
-        method=method,
-    )
-    assert plan.shortfall_kw == pytest.approx(np.zeros_like(award), abs=1e-5)
-    assert plan.delivery_kw.sum(axis=0) == pytest.approx(award, abs=1e-5)
-    assert_within_limits(fleet.with_reserve(0.1), bid.firm_kw, plan)
+    case = BidAward.draw(5, 10, seed, least_share=0.0)
+    plan = case.plan(method)
+    assert plan.shortfall_kw == pytest.approx(np.zeros_like(case.award_kw), abs=1e-5)
+    assert plan.delivery_kw.sum(axis=0) == pytest.approx(case.award_kw, abs=1e-5)
+    assert_within_limits(case.fleet.with_reserve(RESERVE), case.firm_kw, plan)
 
 
 @pytest.mark.parametrize("seed", range(4))
 def test_decomposition_matches_the_lp_within_the_bid(seed: int) -> None:
     """Awards within robust offers: the water-fill is the LP's optimum (same activation
     cost, same peak utilisation, nothing short) without solving it."""
-    horizon, n = 24, 40
-    rng = np.random.default_rng(seed)
-    fleet = mixed_fleet(n, horizon, seed)
-    inputs = BidInputs(
-        fleet, random_products(horizon, seed), rng.uniform(100, 600, horizon), reserve_margin=0.1
-    )
-    bid = build_bids(inputs)
-    award = bid.pool_offer_kw * rng.uniform(0.2, 1, bid.pool_offer_kw.shape)
-    lp, split = (
-        plan_setpoints(
-            fleet,
-            bid.firm_kw,
-            award,
-            [p.direction for p in inputs.products],
-            offered_kw=bid.offer_kw,
-            reserve_margin=0.1,
-            method=method,
-        )
-        for method in METHODS
-    )
+    case = BidAward.draw(40, 24, seed, least_share=0.2)
+    lp, split = (case.plan(method) for method in METHODS)
     assert split.status == lp.status == SolveStatus.OPTIMAL
     assert split.shortfall_kw.sum() == pytest.approx(0.0, abs=1e-6)
     assert split.activation_cost_cny == pytest.approx(lp.activation_cost_cny, rel=1e-6, abs=1e-6)
     assert split.utilisation == pytest.approx(lp.utilisation, abs=1e-6)
-    assert_within_limits(fleet.with_reserve(0.1), bid.firm_kw, split)
+    assert_within_limits(case.fleet.with_reserve(RESERVE), case.firm_kw, split)
 
 
 @pytest.mark.parametrize("seed", range(3))

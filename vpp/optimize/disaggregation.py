@@ -129,9 +129,10 @@ def plan_setpoints(
         fairness_cny_per_mwh * per_kw,
         shortfall_penalty_cny_per_mwh * per_kw,
     )
+    split = _Split(reserved, firm, award, sign, caps, money)
     if method == "decomposed" or (method == "auto" and n * k * t > MONOLITHIC_MAX_VARIABLES):
-        return _decomposed(reserved, firm, award, sign, caps, money, options or SolverOptions())
-    return _monolithic(reserved, firm, award, sign, caps, money, options or SolverOptions())
+        return _decomposed(split, options or SolverOptions())
+    return _monolithic(split, options or SolverOptions())
 
 
 @dataclass(frozen=True)
@@ -145,16 +146,32 @@ class _Money:
     shortfall: float
 
 
-def _monolithic(
-    fleet: Fleet,
-    firm: FloatArray,
-    award: FloatArray,
-    sign: FloatArray,
-    caps: FloatArray,
-    money: _Money,
-    options: SolverOptions,
-) -> SetpointPlan:
-    """The whole LP in one HiGHS call; ``fleet`` already carries the reserve."""
+@dataclass(frozen=True)
+class _Split:
+    """What is split: awards (K, T) of products on sides ``sign`` (+1 UP, -1 DOWN) among a
+    fleet (its reserve already applied) on top of firm schedules (n, T), each asset
+    within its offers ``caps`` (n, K, T)."""
+
+    fleet: Fleet
+    firm: FloatArray
+    award: FloatArray
+    sign: FloatArray
+    caps: FloatArray
+    money: _Money
+
+    def take(self, index: npt.NDArray[np.intp], award: FloatArray) -> _Split:
+        """The assets at ``index`` splitting ``award`` among themselves."""
+        money = _Money(self.money.activation[index], self.money.fairness, self.money.shortfall)
+        return _Split(
+            self.fleet.take(index), self.firm[index], award, self.sign, self.caps[index], money
+        )
+
+
+def _monolithic(split: _Split, options: SolverOptions) -> SetpointPlan:
+    """The whole LP in one HiGHS call."""
+    fleet, firm, award, sign, caps, money = (
+        split.fleet, split.firm, split.award, split.sign, split.caps, split.money
+    )  # fmt: skip
     n, t = firm.shape
     k = sign.size
     problem = Problem()
@@ -180,18 +197,10 @@ def _monolithic(
             solution.status, solution.seconds,
         )  # fmt: skip
     y = np.clip(solution.value(DELIVERY), 0.0, None)
-    return _plan(fleet, firm, award, sign, y, money, solution.status, solution.seconds)
+    return _plan(split, y, solution.status, solution.seconds)
 
 
-def _decomposed(
-    fleet: Fleet,
-    firm: FloatArray,
-    award: FloatArray,
-    sign: FloatArray,
-    caps: FloatArray,
-    money: _Money,
-    options: SolverOptions,
-) -> SetpointPlan:
+def _decomposed(split: _Split, options: SolverOptions) -> SetpointPlan:
     """Per-interval water-fill (`vpp.optimize.waterfill`), then the repair rounds.
 
     The water-fill keeps power bounds and offer caps; an asset whose share then breaks
@@ -202,32 +211,33 @@ def _decomposed(
     within its limits.
     """
     started = time.perf_counter()
-    n = firm.shape[0]
-    delivery = np.zeros((n, sign.size, firm.shape[1]))
+    n, t = split.firm.shape
+    delivery = np.zeros((n, split.sign.size, t))
     repaired = np.zeros(n, np.bool_)
     status = SolveStatus.OPTIMAL
-    residual = award
+    residual = split.award
     for round_ in range(REPAIR_ROUNDS + 1):
-        _water_fill(fleet, firm, residual, sign, caps, money, award, ~repaired, delivery)
-        broken = np.flatnonzero(~repaired & ~_within_limits(fleet, firm, sign, delivery))
+        _water_fill(split, residual, ~repaired, delivery)
+        broken = np.flatnonzero(~repaired & ~_within_limits(split, delivery))
         if broken.size == 0:
             break
         repaired[broken] = True
         share = delivery[broken]
-        kept, part_status = _repair(fleet.take(broken), firm[broken], share, sign, options)
+        kept, part_status = _repair(split.take(broken, share.sum(axis=0)), share, options)
         delivery[broken] = kept
         if part_status != SolveStatus.OPTIMAL:
             status = part_status
         dropped = (share - kept).sum(axis=0)
-        residual = dropped if round_ < REPAIR_ROUNDS else np.zeros_like(award)
-    return _plan(fleet, firm, award, sign, delivery, money, status, time.perf_counter() - started)
+        residual = dropped if round_ < REPAIR_ROUNDS else np.zeros_like(split.award)
+    return _plan(split, delivery, status, time.perf_counter() - started)
 
 
 def _repair(
-    fleet: Fleet, firm: FloatArray, share: FloatArray, sign: FloatArray, options: SolverOptions
+    split: _Split, share: FloatArray, options: SolverOptions
 ) -> tuple[FloatArray, SolveStatus]:
     """(m, K, T) the most of each asset's ``share`` its own limits let it deliver: one LP
     per asset (`solve_separable`). An asset whose LP fails delivers nothing."""
+    fleet, firm, sign = split.fleet, split.firm, split.sign
     m, k, t = share.shape
     problem = Problem()
     delivery = problem.add_variables(
@@ -246,26 +256,17 @@ def _repair(
     return np.clip(kept, 0.0, share), solution.status
 
 
-def _water_fill(
-    fleet: Fleet,
-    firm: FloatArray,
-    residual: FloatArray,
-    sign: FloatArray,
-    caps: FloatArray,
-    money: _Money,
-    award: FloatArray,
-    free: BoolArray,
-    delivery: FloatArray,
-) -> None:
+def _water_fill(split: _Split, residual: FloatArray, free: BoolArray, delivery: FloatArray) -> None:
     """Add each product's ``residual`` (K, T) to the deliveries of the ``free`` assets,
     product by product (a product's share uses up headroom the next one on its side sees)."""
+    fleet, firm, sign, caps, money = split.fleet, split.firm, split.sign, split.caps, split.money
     rooms = {1.0: np.maximum(fleet.hi_kw - firm, 0.0), -1.0: np.maximum(firm - fleet.lo_kw, 0.0)}
-    weight = money.fairness * award.sum(axis=0)
+    weight = money.fairness * split.award.sum(axis=0)
     for k, side in enumerate(sign.tolist()):
         if not (residual[k] > 0).any():
             continue
         used = delivery[free][:, sign == side].sum(axis=1)
-        split = split_award(
+        part = split_award(
             residual[k],
             caps[free, k] - delivery[free, k],
             rooms[side][free],
@@ -274,15 +275,14 @@ def _water_fill(
             weight,
             money.shortfall,
         )
-        delivery[free, k] += split.delivery_kw
+        delivery[free, k] += part.delivery_kw
 
 
-def _within_limits(
-    fleet: Fleet, firm: FloatArray, sign: FloatArray, delivery: FloatArray
-) -> BoolArray:
+def _within_limits(split: _Split, delivery: FloatArray) -> BoolArray:
     """(n,) whether each asset's firm + deliveries keeps the LP's energy and ramp limits
     (relaxed, like the LP, to the firm schedule's own values); power bounds and caps hold
     by construction of the water-fill."""
+    fleet, firm, sign = split.fleet, split.firm, split.sign
     ok = np.ones(firm.shape[0], np.bool_)
     setpoint = firm + np.einsum("k,nkt->nt", sign, delivery)
     energy = np.flatnonzero(fleet.energy_limited)
@@ -307,17 +307,9 @@ def _within_limits(
     return ok
 
 
-def _plan(
-    fleet: Fleet,
-    firm: FloatArray,
-    award: FloatArray,
-    sign: FloatArray,
-    delivery: FloatArray,
-    money: _Money,
-    status: SolveStatus,
-    seconds: float,
-) -> SetpointPlan:
+def _plan(split: _Split, delivery: FloatArray, status: SolveStatus, seconds: float) -> SetpointPlan:
     """The plan of deliveries (n, K, T): setpoints, shortfall, peak utilisation and cost."""
+    fleet, firm, award, sign = split.fleet, split.firm, split.award, split.sign
     setpoint = firm + np.einsum("k,nkt->nt", sign, delivery)
     shortfall = np.maximum(award - delivery.sum(axis=0), 0.0)
     utilisation = np.zeros(firm.shape[1])
@@ -327,7 +319,7 @@ def _plan(
             share = np.where(room > TOLERANCE_KW, given / room, 0.0)
         if share.size:
             utilisation = np.maximum(utilisation, share.max(axis=0))
-    cost = float(np.sum(money.activation[:, None, None] * delivery))
+    cost = float(np.sum(split.money.activation[:, None, None] * delivery))
     return SetpointPlan(
         fleet.asset_ids, setpoint, delivery, shortfall, utilisation, cost, status, seconds
     )
