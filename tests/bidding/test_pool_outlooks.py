@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import numpy as np
 import pytest
 from fastapi import FastAPI
@@ -14,8 +16,9 @@ from tests.bidding.test_bids_api import BIG_BATTERY, KILN, draft, enroll
 from tests.conftest import Caller
 from vpp.bidding import service
 from vpp.bidding.planner import PoolAsset
-from vpp.dispatch.planning import plan_day
-from vpp.models import PlannedSetpointRow, PoolOutlookRow
+from vpp.dispatch.planning import ACTIVE_KW, SEND_AHEAD, plan_day
+from vpp.domain.time import INTERVAL, interval_starts_utc
+from vpp.models import Asset, PlannedSetpointRow, PoolOutlookRow, SetpointCommandRow
 
 
 def same(a: PoolAsset, b: PoolAsset) -> None:
@@ -123,3 +126,45 @@ def test_the_day_ahead_plan_stands_on_the_stored_baselines(
     assert len(baseline) == 2 * 96
     for (asset_id, t), kw in baseline.items():
         assert kw == stored[asset_id].baseline_kw[t]
+
+
+def test_the_plan_queues_a_command_per_commanded_interval(
+    app: FastAPI,
+    client: TestClient,
+    operator: Caller,
+    enterprise: Caller,
+    session_factory: sessionmaker[Session],
+) -> None:
+    """Each planned deviation of at least ACTIVE_KW becomes one pending command of its
+    asset's account and adapter, carrying the planned setpoint, sent SEND_AHEAD of its
+    interval and expiring at its end; intervals already over get none."""
+    enroll(client, enterprise, BIG_BATTERY, KILN)
+    draft(client, operator, risk_quantile=0.1)
+    day_start = interval_starts_utc(DAY)[0].to_pydatetime()
+    now = day_start + timedelta(hours=5, minutes=3)  # intervals 0-19 are over
+    with session_factory() as session:
+        summary = plan_day(session, app.state.packs, DAY, now)
+        rows = list(
+            session.scalars(select(PlannedSetpointRow).where(PlannedSetpointRow.day == DAY))
+        )
+        commands = list(
+            session.scalars(select(SetpointCommandRow).where(SetpointCommandRow.source == "plan"))
+        )
+        assets = {a.id: a for a in session.scalars(select(Asset))}
+    expected = {
+        (r.asset_id, day_start + r.interval * INTERVAL): r
+        for r in rows
+        if abs(r.deviation_kw) >= ACTIVE_KW and r.interval >= 20
+    }
+    assert expected, "the firm schedules command nothing: the test proves nothing"
+    assert summary.commands == len(commands) == len(expected)
+    assert len({c.id for c in commands}) == len(commands)
+    for command in commands:
+        row = expected[(command.asset_id, command.interval_start)]
+        assert command.power_kw == pytest.approx(round(row.setpoint_kw, 3), abs=1e-9)
+        assert command.account_id == row.account_id == assets[command.asset_id].account_id
+        assert command.adapter == assets[command.asset_id].adapter
+        assert command.state == "pending" and command.attempts == 0
+        assert command.expires_at == command.interval_start + INTERVAL
+        assert command.next_attempt_at == max(now, command.interval_start - SEND_AHEAD)
+        assert command.id.version == 7
