@@ -63,6 +63,27 @@ def _rest(ids: list[uuid.UUID], when: list[datetime]) -> dict[str, tuple[str, np
     }
 
 
+@on_postgresql
+def test_a_stream_of_several_chunks_arrives_whole(
+    session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(pgcopy, "CHUNK_ROWS", 4)
+    n = 11  # chunks of 4, 4 and 3
+    pgcopy.stage(
+        session,
+        "staged_chunks",
+        {"t": ("int4", np.arange(n)), "kw": ("float8", np.arange(n) * 0.5)},
+    )
+    rows = session.execute(text("SELECT t, kw FROM staged_chunks ORDER BY t")).all()
+    assert [tuple(r) for r in rows] == [(t, t * 0.5) for t in range(n)]
+    assert (
+        pgcopy.encode([("int4", np.arange(n))])
+        == pgcopy.HEADER
+        + b"".join(b"\x00\x01\x00\x00\x00\x04" + int(t).to_bytes(4, "big") for t in range(n))
+        + pgcopy.TRAILER
+    )
+
+
 def test_columns_of_other_lengths_or_types_are_refused() -> None:
     with pytest.raises(ValueError, match="different lengths"):
         pgcopy.encode([("int4", np.arange(2)), ("int4", np.arange(3))])
