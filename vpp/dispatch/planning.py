@@ -196,14 +196,9 @@ def _awards(
     for k, bid in enumerate(bids):
         for row in session.scalars(select(AwardRow).where(AwardRow.bid_id == bid.id)):
             award[k, row.interval] += row.quantity_kw
-        rows = [
-            (index[a], t, kw)
-            for a, t, kw in bids_repository.offers_of(session, bid.id)
-            if a in index
-        ]
-        if rows:
-            asset, interval, kw = (np.array(column) for column in zip(*rows, strict=True))
-            offered[asset, k, interval] = kw
+        ids, kw = bids_repository.offered_matrix(session, bid.id)
+        rows = np.array([index.get(a, -1) for a in ids], dtype=np.intp)
+        offered[rows[rows >= 0], k] = kw[rows >= 0]
     directions = [packs[bid.product].limits().side for bid in bids]
     return award, offered, directions
 

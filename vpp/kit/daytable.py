@@ -68,15 +68,38 @@ def day_matrix(
     """The assets (sorted by id) with rows in ``table`` for ``day`` and, per float column,
     an (assets, last - first + 1) array over intervals ``first..last`` (0 where a row is
     missing). ``table`` and ``columns`` are trusted identifiers, never user input."""
-    window = f"FROM {table} WHERE day = %s AND interval BETWEEN %s AND %s"
-    width = last - first + 1
+    return asset_matrix(
+        session,
+        table,
+        columns,
+        "day = %s AND interval BETWEEN %s AND %s",
+        [day, first, last],
+        first,
+        last - first + 1,
+    )
+
+
+def asset_matrix(
+    session: Session,
+    table: str,
+    columns: Sequence[str],
+    where: str,
+    params: Sequence[Any],
+    first: int = 0,
+    width: int = INTERVALS_PER_DAY,
+) -> tuple[list[uuid.UUID], list[FloatArray]]:
+    """`day_matrix` over the rows of ``table`` that ``where`` (``%s`` placeholders for
+    ``params``; trusted SQL, never user input) selects, e.g. one bid's allocations:
+    the assets (sorted by id) and per float column an (assets, width) array of the
+    intervals ``first..first + width - 1``."""
+    window = f"FROM {table} WHERE {where}"
     if session.get_bind().dialect.name == "postgresql":
         packed_columns = ", ".join(f"string_agg(float8send({c}), ''::bytea)" for c in columns)
         packed = binary_rows(
             session,
             f"SELECT asset_id, string_agg(int4send(interval), ''::bytea), {packed_columns} "
             f"{window} GROUP BY asset_id ORDER BY asset_id",
-            [day, first, last],
+            params,
         )
         ids = [row[0] for row in packed]
         t = np.frombuffer(b"".join(row[1] for row in packed), dtype=">i4").astype(np.intp)
@@ -87,7 +110,7 @@ def day_matrix(
         ]
     else:
         rows = driver_rows(
-            session, f"SELECT asset_id, interval, {', '.join(columns)} {window}", [day, first, last]
+            session, f"SELECT asset_id, interval, {', '.join(columns)} {window}", params
         )
         if not rows:
             return [], [np.zeros((0, width)) for _ in columns]
