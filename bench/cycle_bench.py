@@ -47,7 +47,7 @@ from bench.core import Benchmark, Context, Result, check
 from bench.databases import fresh_database
 from vpp.bidding.registry import load_packs
 from vpp.bidding.service import create_drafts, pool_assets, record_clearing
-from vpp.dispatch.intraday import apply_targets, correct
+from vpp.dispatch.intraday import MAX_TARGET_KW, apply_targets, correct
 from vpp.dispatch.planning import plan_day
 from vpp.domain.market import Award, Clearing, MarketOutlook, Pricing
 from vpp.domain.time import INTERVALS_PER_DAY, day_bounds_utc, interval_starts_utc
@@ -276,9 +276,13 @@ def run_cycle(
             meter.reset()
             started = time.perf_counter()
             yield
-            stages.append(Stage(name, time.perf_counter() - started, meter.peak / GIB))
-            if progress is not None:
-                progress.advance(f"{assets} assets: {name} done")
+            done = Stage(name, time.perf_counter() - started, meter.peak / GIB)
+            stages.append(done)
+            if progress is not None:  # with its numbers, so a run failing later keeps them
+                progress.advance(
+                    f"{assets} assets: {name} done in {done.seconds:.1f} s, "
+                    f"peak {done.peak_rss_gib:.2f} GiB"
+                )
 
         drafting = packs[PEAK].gate_closure(DAY) - timedelta(hours=2)
         with factory() as session:
@@ -312,8 +316,10 @@ def run_cycle(
             _write_latest(session, now - timedelta(minutes=1))
             session.commit()
         with factory() as session:
+            # 20 % more, within what an instruction may ask (100,000 synthetic assets
+            # are awarded more than a province's peak)
             raised = {
-                t: 1.2 * kw
+                t: min(1.2 * kw, MAX_TARGET_KW)
                 for t, kw in _peak_targets(session).items()
                 if t >= INTRADAY_INTERVAL and kw > 0
             }
