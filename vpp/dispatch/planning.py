@@ -1,7 +1,7 @@
 """The day-ahead dispatch plan: awards and firm schedules into per-asset setpoint commands.
 
 After clearing (DESIGN §2, step 3) the day's awards are split among the assets by the
-disaggregation LP (`vpp.optimize.disaggregation`) on top of the firm schedules and the
+disaggregation (`vpp.optimize.disaggregation`) on top of the firm schedules and the
 forecast baselines the bids relied on, within every asset's limits, each asset capped at
 what it offered. The plan is stored, the pool's shortfall per product and interval is
 recorded (never silently dropped), and one setpoint command per asset and active
@@ -58,9 +58,10 @@ class PlanSummary:
     awarded_kwh: float
     shortfall_kwh: float
     solve_status: SolveStatus | None = None
-    """The disaggregation LP's outcome (None: nothing to plan). Anything but OPTIMAL is a
-    plan to look at: FEASIBLE hit the time limit, the others planned the firm schedules
-    alone and report every award as shortfall."""
+    """The disaggregation's outcome (None: nothing to plan): its LP's, or for a large
+    fleet the worst of the decomposition's repair LPs. Anything but OPTIMAL is a plan to
+    look at: FEASIBLE hit the time limit, the others planned the firm schedules alone
+    (of the assets concerned) and report their share of the awards as shortfall."""
 
 
 def plan_day(
@@ -83,7 +84,7 @@ def plan_day(
     ]
     risk = bids[0].risk_quantile if bids else 0.1
     # In id order: the plan's rows and commands then reach the tables' keys in order
-    # (appended to the B-trees instead of scattered over them: a quarter less time).
+    # (appended to the B-trees instead of scattered over them: a fifth less time).
     assets = sorted(planning_pool(session, day, risk), key=lambda a: a.asset_id)
     if not assets:
         return PlanSummary(day, 0, 0, 0.0, 0.0)

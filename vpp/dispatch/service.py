@@ -112,6 +112,7 @@ class PlannedBatch:
         return int(self.asset.size)
 
     def rows(self) -> list[PlannedSetpoint]:
+        """One object per command: the row-wise path (SQLite, small fleets)."""
         return [
             PlannedSetpoint(
                 asset_id=self.asset_ids[i],
