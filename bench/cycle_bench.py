@@ -104,6 +104,8 @@ class PeakRss:
     def __init__(self) -> None:
         self._me = psutil.Process()
         self._peak = 0
+        self._generation = 0
+        self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -118,7 +120,11 @@ class PeakRss:
 
     def _run(self) -> None:
         while not self._stop.wait(0.05):
-            self._peak = max(self._peak, self.now())
+            generation = self._generation
+            sample = self.now()  # takes a while: a reset may come in between
+            with self._lock:
+                if generation == self._generation:
+                    self._peak = max(self._peak, sample)
 
     def __enter__(self) -> PeakRss:
         self._thread.start()
@@ -129,7 +135,10 @@ class PeakRss:
         self._thread.join()
 
     def reset(self) -> None:
-        self._peak = self.now()
+        """Start a new stage: a sample of the previous one taken meanwhile is dropped."""
+        with self._lock:
+            self._generation += 1
+            self._peak = self.now()
 
     @property
     def peak(self) -> int:

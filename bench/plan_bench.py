@@ -49,7 +49,6 @@ from bench.databases import Backend, fresh_database, seed_tenant
 from vpp.bidding.registry import load_packs
 from vpp.dispatch.engine import DeliveryEngine
 from vpp.dispatch.intraday import apply_targets, correct, replan
-from vpp.dispatch.planning import SETPOINT_COLUMNS
 from vpp.dispatch.repository import plan_rows
 from vpp.dispatch.tracking import within
 from vpp.domain.time import INTERVALS_PER_DAY, interval_of, interval_starts_utc
@@ -64,6 +63,16 @@ from vpp.telemetry.repository import insert_readings
 
 NOW_INTERVAL = 40
 """10:00 Beijing."""
+
+PLANNED_COLUMNS = (
+    "day",
+    "asset_id",
+    "interval",
+    "account_id",
+    "baseline_kw",
+    "deviation_kw",
+    "setpoint_kw",
+)
 
 
 def _scenario(n: int) -> tuple[Fleet, FloatArray, FloatArray, np.ndarray]:
@@ -188,7 +197,7 @@ def _seed_park(url: str, n: int) -> Park:
                 (DAY, a.id, t, a.account_id, float(baseline[t]), 0.0, float(baseline[t]))
                 for t in range(INTERVALS_PER_DAY)
             )
-        bulk_insert(session, PlannedSetpointRow.__table__, SETPOINT_COLUMNS, rows)  # type: ignore[arg-type]
+        bulk_insert(session, PlannedSetpointRow.__table__, PLANNED_COLUMNS, rows)  # type: ignore[arg-type]
         down = sum(a.down_kw for a in assets if a.kind != "pv") / 3
         up = sum(a.up_kw for a in assets if a.kind != "pv") / 3
         targets = [(PEAK_CUT, t, down) for t in PEAK_WINDOW]

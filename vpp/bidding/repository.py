@@ -6,6 +6,8 @@ import uuid
 from collections.abc import Sequence
 from datetime import date
 
+import numpy as np
+import numpy.typing as npt
 from sqlalchemy import Table, delete, func, select, update
 from sqlalchemy.orm import Session
 
@@ -13,21 +15,11 @@ from vpp.bidding.schemas import EDITABLE, BidState
 from vpp.domain.time import INTERVALS_PER_DAY
 from vpp.domain.units import FloatArray
 from vpp.kit import daytable
-from vpp.kit.bulk import bulk_insert
 from vpp.models import AwardRow, BidAllocation, BidRow, FirmSchedule
 
-ALLOCATION_COLUMNS = (
-    "bid_id",
-    "asset_id",
-    "interval",
-    "account_id",
-    "capacity_kw",
-    "offered_kw",
-    "awarded_kw",
-)
+BoolArray = npt.NDArray[np.bool_]
 _ALLOCATIONS: Table = BidAllocation.__table__  # type: ignore[assignment]
 _FIRM: Table = FirmSchedule.__table__  # type: ignore[assignment]
-FIRM_COLUMNS = ("day", "asset_id", "interval", "account_id", "firm_kw")
 
 
 def get_bid(session: Session, bid_id: uuid.UUID, *, lock: bool = False) -> BidRow | None:
@@ -68,8 +60,29 @@ def live_bids_of_day(session: Session, day: date) -> Sequence[BidRow]:
     ).all()
 
 
-def add_allocations(session: Session, rows: Sequence[tuple[object, ...]]) -> None:
-    bulk_insert(session, _ALLOCATIONS, ALLOCATION_COLUMNS, rows)
+def add_allocations(
+    session: Session,
+    bid_id: uuid.UUID,
+    asset_ids: Sequence[uuid.UUID],
+    account_ids: Sequence[uuid.UUID],
+    capacity_kw: FloatArray,
+    offered_kw: FloatArray,
+    where: BoolArray,
+) -> None:
+    """The bid's allocations: each asset's capacity and offer (assets, 96) where ``where``."""
+    daytable.write_matrix(
+        session,
+        _ALLOCATIONS,
+        {"bid_id": bid_id},
+        asset_ids,
+        account_ids,
+        {
+            "capacity_kw": capacity_kw,
+            "offered_kw": offered_kw,
+            "awarded_kw": np.zeros_like(capacity_kw),
+        },
+        where,
+    )
 
 
 def offered_matrix(session: Session, bid_id: uuid.UUID) -> tuple[list[uuid.UUID], FloatArray]:
@@ -139,10 +152,20 @@ def replace_awards(session: Session, bid_id: uuid.UUID, rows: Sequence[AwardRow]
     session.flush()
 
 
-def replace_firm_schedules(session: Session, day: date, rows: Sequence[tuple[object, ...]]) -> None:
-    """The day's firm schedules as the latest draft decided them."""
+def replace_firm_schedules(
+    session: Session,
+    day: date,
+    asset_ids: Sequence[uuid.UUID],
+    account_ids: Sequence[uuid.UUID],
+    firm_kw: FloatArray,
+    where: BoolArray,
+) -> None:
+    """The day's firm schedules as the latest draft decided them: each asset's firm kW
+    (assets, 96), stored where ``where``."""
     session.execute(delete(FirmSchedule).where(FirmSchedule.day == day))
-    bulk_insert(session, _FIRM, FIRM_COLUMNS, rows)
+    daytable.write_matrix(
+        session, _FIRM, {"day": day}, asset_ids, account_ids, {"firm_kw": firm_kw}, where
+    )
 
 
 def firm_matrix(

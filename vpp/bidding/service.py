@@ -372,11 +372,10 @@ def create_drafts(
     repository.replace_firm_schedules(
         session,
         day,
-        [
-            (day, asset.asset_id, t, asset.account_id, float(plan.firm_kw[a, t]))
-            for a, asset in enumerate(assets)
-            for t in np.flatnonzero(np.abs(plan.firm_kw[a]) > QUANTITY_TOLERANCE_KW).tolist()
-        ],
+        [a.asset_id for a in assets],
+        [a.account_id for a in assets],
+        plan.firm_kw,
+        np.abs(plan.firm_kw) > QUANTITY_TOLERANCE_KW,
     )
     return [
         _store_draft(session, packs[bid.product], bid, assets, day, risk_quantile, now, principal)
@@ -420,21 +419,14 @@ def _store_draft(
     for offer in plan.ladder:
         ladder_total[offer.interval] = offer.quantity_kw
     share = np.divide(ladder_total, box, out=np.zeros_like(box), where=box > 0).clip(0.0, 1.0)
-    asset_index, interval_index = np.nonzero(capacity > QUANTITY_TOLERANCE_KW)
     repository.add_allocations(
         session,
-        [
-            (
-                row.id,
-                assets[a].asset_id,
-                t,
-                assets[a].account_id,
-                float(capacity[a, t]),
-                float(capacity[a, t] * share[t]),
-                0.0,
-            )
-            for a, t in zip(asset_index.tolist(), interval_index.tolist(), strict=True)
-        ],
+        row.id,
+        [a.asset_id for a in assets],
+        [a.account_id for a in assets],
+        capacity,
+        capacity * share[None, :],
+        capacity > QUANTITY_TOLERANCE_KW,
     )
     audit(
         session,

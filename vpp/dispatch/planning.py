@@ -27,8 +27,7 @@ from vpp.bidding.service import planning_pool
 from vpp.dispatch.service import PlannedBatch, enqueue_batch
 from vpp.domain.time import INTERVAL, INTERVALS_PER_DAY, interval_starts_utc
 from vpp.domain.units import Direction
-from vpp.kit import pgcopy
-from vpp.kit.bulk import bulk_insert
+from vpp.kit import daytable
 from vpp.models import Asset, AwardRow, BidRow, PlannedSetpointRow, PoolTarget
 from vpp.optimize.disaggregation import plan_setpoints
 from vpp.optimize.problem import SolverOptions, SolveStatus
@@ -39,15 +38,6 @@ ACTIVE_KW = 0.5
 """Deviations smaller than this (kW) are not commanded: the asset follows its baseline."""
 SOURCE = "plan"
 SOLVER = SolverOptions(time_limit_s=60.0, lp_method="highs-ipm")
-SETPOINT_COLUMNS = (
-    "day",
-    "asset_id",
-    "interval",
-    "account_id",
-    "baseline_kw",
-    "deviation_kw",
-    "setpoint_kw",
-)
 
 
 @dataclass(frozen=True)
@@ -132,44 +122,14 @@ def _store_plan(
     deviation: np.ndarray,
     setpoint: np.ndarray,
 ) -> None:
-    """One planned row per asset and interval (n x 96 rows: 960,000 at 10,000 assets).
-
-    PostgreSQL: one binary COPY built with numpy (`vpp.kit.pgcopy`); SQLite: rows."""
-    n, horizon = setpoint.shape
-    if session.get_bind().dialect.name == "postgresql":
-        asset_ids = pgcopy.uuid_array([a.asset_id for a in assets])
-        account_ids = pgcopy.uuid_array([a.account_id for a in assets])
-        pgcopy.copy_into(
-            session,
-            PlannedSetpointRow.__tablename__,
-            {
-                "day": ("date", np.full(n * horizon, pgcopy.date_days(day))),
-                "asset_id": ("uuid", np.repeat(asset_ids, horizon)),
-                "interval": ("int4", np.tile(np.arange(horizon), n)),
-                "account_id": ("uuid", np.repeat(account_ids, horizon)),
-                "baseline_kw": ("float8", baseline.ravel()),
-                "deviation_kw": ("float8", deviation.ravel()),
-                "setpoint_kw": ("float8", setpoint.ravel()),
-            },
-        )
-        return
-    bulk_insert(
+    """One planned row per asset and interval (n x 96 rows: 960,000 at 10,000 assets)."""
+    daytable.write_matrix(
         session,
         PlannedSetpointRow.__table__,  # type: ignore[arg-type]
-        SETPOINT_COLUMNS,
-        [
-            (
-                day,
-                a.asset_id,
-                t,
-                a.account_id,
-                float(baseline[i, t]),
-                float(deviation[i, t]),
-                float(setpoint[i, t]),
-            )
-            for i, a in enumerate(assets)
-            for t in range(horizon)
-        ],
+        {"day": day},
+        [a.asset_id for a in assets],
+        [a.account_id for a in assets],
+        {"baseline_kw": baseline, "deviation_kw": deviation, "setpoint_kw": setpoint},
     )
 
 

@@ -9,16 +9,19 @@ without a Python object per value; SQLite returns plain rows through the driver.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import date
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
+from sqlalchemy import Table
 from sqlalchemy.orm import Session
 
 from vpp.domain.time import INTERVALS_PER_DAY
 from vpp.domain.units import FloatArray
-from vpp.kit.bulk import sqlite_value
+from vpp.kit import pgcopy
+from vpp.kit.bulk import bulk_insert, sqlite_value
 
 
 def driver_rows(session: Session, sql: str, params: Sequence[Any]) -> list[Any]:
@@ -124,3 +127,57 @@ def asset_matrix(
         matrix[index, t - first] = column
         out.append(matrix)
     return ids, out
+
+
+def write_matrix(
+    session: Session,
+    table: Table,
+    shared: Mapping[str, date | uuid.UUID],
+    asset_ids: Sequence[uuid.UUID],
+    account_ids: Sequence[uuid.UUID],
+    values: Mapping[str, FloatArray],
+    where: npt.NDArray[np.bool_] | None = None,
+) -> int:
+    """Append a row per asset and interval (those ``where`` is true, default all) to
+    ``table``: the ``shared`` columns (a day, a bid id) on every row, ``asset_id``,
+    ``interval``, ``account_id`` and one float column per (assets, T) array of
+    ``values``; returns the rows written. The inverse of `day_matrix` and `asset_matrix`.
+
+    PostgreSQL: one binary COPY built with numpy (`vpp.kit.pgcopy`), no Python object
+    per row (a day plan of 100,000 assets is 9.6 million rows); SQLite: rows."""
+    first = next(iter(values.values()))
+    n, width = first.shape
+    mask = np.ones((n, width), np.bool_) if where is None else where
+    asset, interval = np.nonzero(mask)
+    if asset.size == 0:
+        return 0
+    if session.get_bind().dialect.name == "postgresql":
+        columns: dict[str, tuple[str, np.ndarray]] = {
+            name: _shared_column(value, asset.size) for name, value in shared.items()
+        }
+        columns["asset_id"] = ("uuid", pgcopy.uuid_array(asset_ids)[asset])
+        columns["interval"] = ("int4", interval.astype(np.int32))
+        columns["account_id"] = ("uuid", pgcopy.uuid_array(account_ids)[asset])
+        for name, matrix in values.items():
+            columns[name] = ("float8", np.ascontiguousarray(matrix[asset, interval], np.float64))
+        pgcopy.copy_into(session, table.name, columns)
+        return int(asset.size)
+    names = [*shared, "asset_id", "interval", "account_id", *values]
+    constant = list(shared.values())
+    floats = [matrix[asset, interval].tolist() for matrix in values.values()]
+    bulk_insert(
+        session,
+        table,
+        names,
+        [
+            (*constant, asset_ids[i], t, account_ids[i], *(column[j] for column in floats))
+            for j, (i, t) in enumerate(zip(asset.tolist(), interval.tolist(), strict=True))
+        ],
+    )
+    return int(asset.size)
+
+
+def _shared_column(value: date | uuid.UUID, count: int) -> tuple[str, np.ndarray]:
+    if isinstance(value, uuid.UUID):
+        return "uuid", np.full(count, np.frombuffer(value.bytes, dtype="V16")[0])
+    return "date", np.full(count, pgcopy.date_days(value), dtype=np.int32)
