@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.optimize.conftest import limits
 from vpp.domain.units import Direction
+from vpp.optimize import blocks
 from vpp.optimize.bidding import BidInputs, ProductInput, build_bids
+from vpp.optimize.blocks import solve_offer_block
 from vpp.optimize.fleet import Fleet
 from vpp.optimize.offers import OfferModel, build_offer_problem, solve_unconstrained
 from vpp.optimize.problem import SolverOptions, SolveStatus, solve_separable
@@ -116,3 +119,24 @@ def test_closed_form_matches_the_lp(seed: int, n: int) -> None:
     lp = solve_separable(build_offer_problem(model), SolverOptions(backend="scipy"))
     assert closed == np.float64(closed)
     assert abs(closed + lp.objective) <= 1e-7 * max(1.0, abs(lp.objective))
+
+
+def test_a_block_solved_in_slices_is_the_same_block(monkeypatch: pytest.MonkeyPatch) -> None:
+    """solve_offer_block builds and solves its per-asset LPs a slice at a time (memory):
+    the plans are those of one slice over the whole block."""
+    rng = np.random.default_rng(11)
+    n, k = 9, 2
+    model = OfferModel(
+        fleet=random_fleet(rng, n),
+        direction=np.array([1, -1]),
+        value_cny_per_kw=rng.uniform(-0.05, 0.2, (n, k, HORIZON)),
+        firm_cost_cny_per_kw=rng.uniform(-0.1, 0.1, HORIZON),
+        offer_cap_kw=np.full((n, k, HORIZON), np.inf),
+    )
+    options = SolverOptions(backend="scipy")
+    whole = solve_offer_block(model, options)
+    monkeypatch.setattr(blocks, "LP_SLICE_ASSETS", 2)
+    sliced = solve_offer_block(model, options)
+    assert sliced.status == whole.status
+    np.testing.assert_allclose(sliced.firm_kw, whole.firm_kw, atol=1e-7)
+    np.testing.assert_allclose(sliced.offer_kw, whole.offer_kw, atol=1e-7)
