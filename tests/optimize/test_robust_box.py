@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -135,8 +137,19 @@ def test_a_block_solved_in_slices_is_the_same_block(monkeypatch: pytest.MonkeyPa
     )
     options = SolverOptions(backend="scipy")
     whole = solve_offer_block(model, options)
+    solved: list[int] = []
+    real = solve_separable
+
+    def counting(problem: Any, *args: Any, **kwargs: Any) -> Any:
+        solved.append(len(kwargs["keys"]))
+        return real(problem, *args, **kwargs)
+
     monkeypatch.setattr(blocks, "LP_SLICE_ASSETS", 2)
+    monkeypatch.setattr(blocks, "solve_separable", counting)
     sliced = solve_offer_block(model, options)
+    coupled = int((model.fleet.energy_limited | model.fleet.ramp_limited).sum())
+    assert coupled > 2, "one slice only: the test proves nothing"
+    assert solved == [2] * (coupled // 2) + ([coupled % 2] if coupled % 2 else [])
     assert sliced.status == whole.status
     np.testing.assert_allclose(sliced.firm_kw, whole.firm_kw, atol=1e-7)
     np.testing.assert_allclose(sliced.offer_kw, whole.offer_kw, atol=1e-7)
