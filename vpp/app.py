@@ -23,6 +23,7 @@ from starlette.concurrency import run_in_threadpool
 from vpp import __version__
 from vpp.accounts.api import router as accounts_router
 from vpp.assets.api import router as assets_router
+from vpp.assets.fast_read import AssetReader, FastAssetRead
 from vpp.bidding.api import router as bidding_router
 from vpp.bidding.registry import load_packs, market_client
 from vpp.config import Settings
@@ -257,6 +258,7 @@ def create_app(
             ):
                 yield
         finally:
+            app.state.asset_reader.close()
             engine.dispose()
 
     app = FastAPI(
@@ -264,10 +266,14 @@ def create_app(
         version=__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
+        # Metrics are Prometheus's (`vpp.kit.metrics`); FastAPI's OpenTelemetry bridge
+        # would only look up unconfigured providers on every request.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.settings = settings
     app.state.sessionmaker = app.state.write_sessionmaker = session_factory
     app.state.key_cache = KeyCache(settings.auth_cache_ttl_s)
+    app.state.asset_reader = AssetReader()
     app.state.rate_limiter = RateLimiter(settings.rate_limit_per_s, settings.rate_limit_burst)
     app.state.metrics = Metrics()
     app.state.clock = clock or (
@@ -288,6 +294,7 @@ def create_app(
     async def _replay(_request: Request, exc: Replay) -> JSONResponse:
         return replay_response(exc)
 
+    app.add_middleware(FastAssetRead, state=app.state)  # inside the metrics: counted too
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     app.include_router(_ops_router())
     for router in (

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import math
 import secrets
 import threading
@@ -21,6 +22,8 @@ from starlette.concurrency import run_in_threadpool
 from vpp.kit.errors import Problem
 from vpp.models import ApiKey
 from vpp.models.base import utcnow
+
+log = logging.getLogger(__name__)
 
 TOKEN_PREFIX = "vpp_"  # noqa: S105  (a public marker, not a secret)
 ROLES = ("enterprise", "operator", "grid", "admin")
@@ -55,27 +58,57 @@ class KeyCache:
     """Verified keys by token hash, trusted for ``ttl_s`` seconds.
 
     Saves a database round trip per request; a revocation through this process drops
-    the entry at once, other replicas notice within the TTL.
+    the entry at once, other replicas notice within the TTL. A key in use is verified
+    again once its entry is half the TTL old, by one request while the others go on
+    with the entry (`cached_principal`): under steady traffic entries never lapse, and
+    the requests of the moment of expiry do not all fall back to the database at once.
     """
 
-    def __init__(self, ttl_s: float) -> None:
+    def __init__(self, ttl_s: float, clock: Callable[[], float] = time.monotonic) -> None:
         self.ttl_s = ttl_s
+        self._clock = clock
         self._entries: dict[str, tuple[Principal, float]] = {}
+        self._refreshing: set[str] = set()
 
     def get(self, token_hash: str) -> Principal | None:
         entry = self._entries.get(token_hash)
-        if entry is None or time.monotonic() - entry[1] > self.ttl_s:
+        if entry is None or self._clock() - entry[1] > self.ttl_s:
             return None
         return entry[0]
 
     def put(self, token_hash: str, principal: Principal) -> None:
         if self.ttl_s > 0:
-            self._entries[token_hash] = (principal, time.monotonic())
+            self._entries[token_hash] = (principal, self._clock())
 
     def invalidate(self, key_id: uuid.UUID) -> None:
         for token_hash, (principal, _) in list(self._entries.items()):
             if principal.key_id == key_id:
                 self._entries.pop(token_hash, None)
+
+    def refresh_due(self, token_hash: str) -> bool:
+        """True, once, when a live entry is past half its TTL: the caller verifies the
+        key again (`refresh`) while the entry goes on serving."""
+        entry = self._entries.get(token_hash)
+        if entry is None or token_hash in self._refreshing:
+            return False
+        if self._clock() - entry[1] <= self.ttl_s / 2:
+            return False
+        self._refreshing.add(token_hash)
+        return True
+
+    def refreshed(self, token_hash: str, principal: Principal | None) -> None:
+        """Record the outcome of a verification `refresh_due` asked for (None: the key
+        is gone or revoked)."""
+        self._refreshing.discard(token_hash)
+        if principal is None:
+            self._entries.pop(token_hash, None)
+        else:
+            self.put(token_hash, principal)
+
+    def refresh_failed(self, token_hash: str) -> None:
+        """The verification could not be made: the entry serves on until its TTL ends
+        and a later request tries again."""
+        self._refreshing.discard(token_hash)
 
 
 class RateLimiter:
@@ -114,6 +147,27 @@ def _load_principal(factory: sessionmaker[Session], token_hash: str) -> Principa
         return Principal(key.account_id, key.id, key.role, key.expires_at)
 
 
+async def cached_principal(state: Any, token_hash: str) -> Principal | None:
+    """The key cache's principal for ``token_hash`` (``state``: the app's state).
+
+    When the entry is due for a new verification this request makes it, while the
+    other requests of the moment go on with the entry; a database error keeps the
+    entry until its TTL ends.
+    """
+    cache: KeyCache = state.key_cache
+    principal = cache.get(token_hash)
+    if principal is None or not cache.refresh_due(token_hash):
+        return principal
+    try:
+        fresh = await run_in_threadpool(_load_principal, state.sessionmaker, token_hash)
+    except Exception:
+        log.warning("could not verify an API key again; its cache entry serves on", exc_info=True)
+        cache.refresh_failed(token_hash)
+        return principal
+    cache.refreshed(token_hash, fresh)
+    return fresh
+
+
 async def authenticated(request: Request) -> Principal:
     """Resolve the bearer key: 401 if missing, unknown, revoked or expired; 429 if over rate."""
     header = request.headers.get("authorization", "")
@@ -122,7 +176,7 @@ async def authenticated(request: Request) -> Principal:
         raise unauthorized("missing bearer token (Authorization: Bearer <key>)")
     state = request.app.state
     token_hash = hash_token(token.strip())
-    principal: Principal | None = state.key_cache.get(token_hash)
+    principal = await cached_principal(state, token_hash)
     if principal is None:
         principal = await run_in_threadpool(_load_principal, state.sessionmaker, token_hash)
         if principal is None:
