@@ -4,6 +4,8 @@ route's own answers."""
 
 from __future__ import annotations
 
+import asyncio
+import json
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -257,3 +259,26 @@ def create_battery_as(client: TestClient, headers: dict[str, str], site_id: str)
     assert response.status_code == 201, response.text
     created: dict[str, Any] = response.json()
     return created
+
+
+def test_the_reads_of_one_turn_of_the_loop_share_one_statement(
+    client: TestClient, enterprise: Caller, session_factory: sessionmaker[Session]
+) -> None:
+    site = create_site(client, enterprise)
+    ids = [
+        uuid.UUID(str(create_battery(client, enterprise, site["id"], name=f"B{n}")["id"]))
+        for n in range(3)
+    ]
+    reader = AssetReader()
+
+    async def read_together() -> list[Any]:
+        wanted = [*ids, ids[0], uuid.uuid4()]  # one asked twice, one unknown
+        return await asyncio.gather(*(reader.load(session_factory, i) for i in wanted))
+
+    found = asyncio.run(read_together())
+    assert reader.statements == 1
+    assert found[4] is None
+    for asset_id, answer in zip([*ids, ids[0]], found[:4], strict=True):
+        owner, document = answer
+        assert owner == enterprise.account_id
+        assert json.loads(document) == route_document(session_factory, asset_id)

@@ -4,11 +4,12 @@ The asset read is the API's hottest route (adapters and dashboards poll it). Thr
 FastAPI it costs about 2.8 ms of CPU: routing, dependency solving, three thread-pool
 hops, an ORM session with its BEGIN and ROLLBACK. This ASGI middleware answers the
 ordinary case itself: a key the key cache already verified, a role that may read
-assets, an asset the caller may see. It looks the asset up with one prepared statement
-on a connection of its own and serialises the row with the route's own model
-(`service.asset_out`), keeping the document of the last row it saw per asset, so an
-unchanged asset costs a tuple comparison instead of a serialisation. Every answer is
-read from the database, so a change made by another replica shows at once.
+assets, an asset the caller may see. It reads the row through the driver on a
+connection of its own, one statement for all the requests of a turn of the event loop,
+and serialises it with the route's own model (`service.asset_out`), keeping the
+document of the last row it saw per asset, so an unchanged asset costs a tuple
+comparison instead of a serialisation. Every answer is read from the database, so a
+change made by another replica shows at once.
 
 Everything else (no key, an unknown, expired or rate-limited key, another tenant's or
 an unknown asset, a malformed id, a database error) goes on to the FastAPI route,
@@ -17,6 +18,7 @@ which gives the documented answer; so the route stays the single source of every
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from collections.abc import Callable
@@ -41,6 +43,7 @@ TEMPLATE = "/v1/assets/{asset_id}"
 READER_ROLES = frozenset({"enterprise", "operator"})  # the route's `reader` dependency
 CACHED_DOCUMENTS = 20_000  # about 1 kB each
 STATEMENT_TIMEOUT_MS = 500  # the loop waits for the statement: never long
+BATCH = 500  # ids per statement (SQLite allows 32,766 parameters)
 
 _HEADERS = [(b"content-type", b"application/json")]
 
@@ -53,6 +56,8 @@ class _Route:
 
 
 _ROUTE = _Route(TEMPLATE)
+
+_Found = tuple[uuid.UUID, bytes] | None  # an asset's owner and document
 
 
 class AssetReader:
@@ -68,17 +73,18 @@ class AssetReader:
     def __init__(self) -> None:
         self.served = 0
         self.passed_on = 0
+        self.statements = 0
         self._factory: sessionmaker[Session] | None = None
         self._connection: Any = None
         self._owned = False
-        self._sql = ""
-        self._positional = True
+        self._select = ""
+        self._dialect: Any = None
         self._bind_id: Callable[[Any], Any] | None = None
         self._decoders: list[Callable[[Any], Any] | None] = []
         self._names: list[str] = []
-        self._dialect: Any = None
         # per asset: the raw row last seen, its owner and its document
         self._documents: dict[uuid.UUID, tuple[tuple[Any, ...], uuid.UUID, bytes]] = {}
+        self._waiting: dict[uuid.UUID, list[asyncio.Future[_Found]]] = {}
 
     def close(self) -> None:
         """Close the connection this reader opened (not a test's)."""
@@ -90,34 +96,71 @@ class AssetReader:
         self._connection = None
         self._owned = False
 
-    def fetch(
-        self, factory: sessionmaker[Session], asset_id: uuid.UUID
-    ) -> tuple[uuid.UUID, bytes] | None:
+    async def load(self, factory: sessionmaker[Session], asset_id: uuid.UUID) -> _Found:
         """The asset's owner and its document, or None when the row is missing or the
-        reader cannot read (then the route answers)."""
+        reader cannot read (then the route answers).
+
+        The requests that arrive in one turn of the event loop share one statement
+        (``WHERE id IN (...)``): under load a statement serves dozens of requests.
+        """
+        loop = asyncio.get_running_loop()
+        if not self._waiting:
+            loop.call_soon(self._read_waiting, factory)
+        future: asyncio.Future[_Found] = loop.create_future()
+        self._waiting.setdefault(asset_id, []).append(future)
+        return await future
+
+    def _read_waiting(self, factory: sessionmaker[Session]) -> None:
+        waiting, self._waiting = self._waiting, {}
+        found = self._read(factory, list(waiting))
+        for asset_id, futures in waiting.items():
+            answer = found.get(asset_id)
+            for future in futures:
+                if not future.done():
+                    future.set_result(answer)
+
+    def _read(
+        self, factory: sessionmaker[Session], asset_ids: list[uuid.UUID]
+    ) -> dict[uuid.UUID, tuple[uuid.UUID, bytes]]:
+        rows: list[tuple[Any, ...]] = []
         try:
             if factory is not self._factory:
                 self.close()
                 self._open(factory)
             if self._connection is None:
-                return None
-            cursor = self._connection.cursor()
-            try:
-                key = self._bind_id(asset_id) if self._bind_id is not None else asset_id
-                cursor.execute(self._sql, (key,) if self._positional else {"id": key})
-                row = cursor.fetchone()
-                if not self._decoders:
-                    self._decoders = self._decoders_for(cursor.description)
-            finally:
-                cursor.close()
+                return {}
+            for start in range(0, len(asset_ids), BATCH):
+                rows.extend(self._select_rows(asset_ids[start : start + BATCH]))
         except Exception:
             log.warning("direct asset read failed; the route answers", exc_info=True)
             self.close()
             self._factory = None
-            return None
-        if row is None:
-            return None
-        raw = tuple(row)
+            return {}
+        return dict(self._document(row) for row in rows)
+
+    def _select_rows(self, asset_ids: list[uuid.UUID]) -> list[tuple[Any, ...]]:
+        keys = [self._bind_id(i) for i in asset_ids] if self._bind_id is not None else asset_ids
+        if self._dialect.name == "sqlite":
+            sql = f"{self._select} WHERE assets.id IN ({', '.join('?' * len(keys))})"
+            parameters: Any = keys
+        else:
+            sql, parameters = f"{self._select} WHERE assets.id = ANY(%s)", (keys,)
+        cursor = self._connection.cursor()
+        try:
+            cursor.execute(sql, parameters)
+            rows = [tuple(row) for row in cursor.fetchall()]
+            if not self._decoders:
+                self._decoders = self._decoders_for(cursor.description)
+        finally:
+            cursor.close()
+        self.statements += 1
+        return rows
+
+    def _document(self, raw: tuple[Any, ...]) -> tuple[uuid.UUID, tuple[uuid.UUID, bytes]]:
+        """(id, (owner, document)) of a raw row, the document serialised only when the
+        row differs from the one last seen for the asset."""
+        decode_id = self._decoders[0]  # the table's first column is the id
+        asset_id: uuid.UUID = decode_id(raw[0]) if decode_id is not None else raw[0]
         cached = self._documents.get(asset_id)
         if cached is None or cached[0] != raw:
             asset = Asset(
@@ -130,7 +173,7 @@ class AssetReader:
             if len(self._documents) >= CACHED_DOCUMENTS:
                 self._documents.pop(next(iter(self._documents)))
             self._documents[asset_id] = cached
-        return cached[1], cached[2]
+        return asset_id, (cached[1], cached[2])
 
     def _open(self, factory: sessionmaker[Session]) -> None:
         self._factory = factory
@@ -146,14 +189,14 @@ class AssetReader:
         else:
             return
         dialect = engine.dialect
+        if dialect.name not in ("sqlite", "postgresql"):
+            return
         table = Asset.__table__
-        compiled = select(table).where(table.c.id == bindparam("id")).compile(dialect=dialect)
-        self._sql = str(compiled)
-        self._positional = bool(compiled.positional)
+        self._select = str(select(table).compile(dialect=dialect))
+        self._dialect = dialect
         self._bind_id = table.c.id.type.dialect_impl(dialect).bind_processor(dialect)
         self._names = [column.key for column in table.columns]
         self._decoders = []
-        self._dialect = dialect
         self._connection, self._owned = connection, owned
 
     def _decoders_for(self, description: Any) -> list[Callable[[Any], Any] | None]:
@@ -223,7 +266,7 @@ class FastAssetRead:
         if principal is None:
             return None
         reader: AssetReader = self.state.asset_reader
-        found = reader.fetch(self.state.sessionmaker, asset_id)
+        found = await reader.load(self.state.sessionmaker, asset_id)
         if found is None:
             return None
         owner, document = found
