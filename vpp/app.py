@@ -19,6 +19,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
+from starlette.types import ASGIApp
 
 from vpp import __version__
 from vpp.accounts.api import router as accounts_router
@@ -220,6 +221,15 @@ async def closing_market(app: FastAPI) -> AsyncIterator[None]:
             await close()
 
 
+class VppApi(FastAPI):
+    """The service's FastAPI application, with the fast asset read
+    (`vpp.assets.fast_read`) in front of FastAPI's own middleware: the hottest route
+    skips four layers it does not need."""
+
+    def build_middleware_stack(self) -> ASGIApp:
+        return FastAssetRead(super().build_middleware_stack(), self.state)
+
+
 def create_app(
     settings: Settings | None = None,
     *,
@@ -261,7 +271,7 @@ def create_app(
             app.state.asset_reader.close()
             engine.dispose()
 
-    app = FastAPI(
+    app = VppApi(
         title="vpp",
         version=__version__,
         description=DESCRIPTION,
@@ -294,7 +304,6 @@ def create_app(
     async def _replay(_request: Request, exc: Replay) -> JSONResponse:
         return replay_response(exc)
 
-    app.add_middleware(FastAssetRead, state=app.state)  # inside the metrics: counted too
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     app.include_router(_ops_router())
     for router in (

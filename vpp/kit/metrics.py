@@ -89,6 +89,11 @@ class Metrics:
             registry=self.registry,
         )
 
+    def record_request(self, method: str, route: str, status: int, seconds: float) -> None:
+        """Count one answered request and its latency under its route template."""
+        self.requests.labels(method, route, str(status)).inc()
+        self.latency.labels(method, route).observe(seconds)
+
 
 class MetricsMiddleware:
     """Pure ASGI middleware (no per-request task or body buffering)."""
@@ -113,10 +118,9 @@ class MetricsMiddleware:
         try:
             await self.app(scope, receive, _send)
         finally:
-            template = route_template(scope)
-            method = scope["method"]
-            self.metrics.requests.labels(method, template, str(status)).inc()
-            self.metrics.latency.labels(method, template).observe(time.perf_counter() - start)
+            self.metrics.record_request(
+                scope["method"], route_template(scope), status, time.perf_counter() - start
+            )
 
 
 def route_template(scope: Scope) -> str:
