@@ -268,7 +268,7 @@ def create_app(
             ):
                 yield
         finally:
-            app.state.asset_reader.close()
+            await app.state.asset_reader.aclose()
             engine.dispose()
 
     app = VppApi(

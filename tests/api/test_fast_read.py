@@ -32,7 +32,7 @@ from vpp.assets.service import asset_out
 from vpp.kit import migrate
 from vpp.kit.auth import KeyCache
 from vpp.kit.db import create_db_engine, make_sessionmaker
-from vpp.models import ApiKey, Asset
+from vpp.models import ApiKey, Asset, Site
 from vpp.models.base import utcnow
 
 PV = {
@@ -282,3 +282,56 @@ def test_the_reads_of_one_turn_of_the_loop_share_one_statement(
         owner, document = answer
         assert owner == enterprise.account_id
         assert json.loads(document) == route_document(session_factory, asset_id)
+
+
+def test_a_reader_of_its_own_shares_statements_and_closes(fresh_url: str) -> None:
+    """On an engine the reader keeps a connection of its own (an asynchronous one on
+    PostgreSQL), and still reads the requests waiting together in one statement."""
+    engine = create_db_engine(fresh_url)
+    factory = make_sessionmaker(engine)
+    try:
+        with factory() as session:
+            account = accounts.create_account(session, "Hexi Steel", "enterprise", actor=None)
+            session.commit()
+            site = Site(
+                account_id=account.id, name="Plant", connection_point="GS-1", voltage_kv=35.0
+            )
+            session.add(site)
+            session.flush()
+            ids = []
+            for n in range(3):
+                asset = Asset(
+                    account_id=account.id,
+                    site_id=site.id,
+                    name=f"Kiln {n}",
+                    kind="battery",
+                    params={"capacity_kwh": 100.0 * (n + 1)},
+                    baseline_kw=0.0,
+                    up_kw=50.0,
+                    down_kw=40.0,
+                )
+                session.add(asset)
+                session.flush()
+                ids.append(asset.id)
+            session.commit()
+        reader = AssetReader()
+
+        async def read_together() -> list[Any]:
+            try:
+                first = await asyncio.gather(*(reader.load(factory, i) for i in ids))
+                again = await asyncio.gather(
+                    reader.load(factory, ids[0]), reader.load(factory, uuid.uuid4())
+                )
+                return [*first, *again]
+            finally:
+                await reader.aclose()
+
+        found = asyncio.run(read_together())
+        assert reader.statements == 2
+        assert found[4] is None
+        for asset_id, answer in zip([*ids, ids[0]], found[:4], strict=True):
+            owner, document = answer
+            assert owner == account.id
+            assert json.loads(document) == route_document(factory, asset_id)
+    finally:
+        engine.dispose()

@@ -25,6 +25,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+import psycopg
 from sqlalchemy import Connection, Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import SingletonThreadPool, StaticPool
@@ -42,7 +43,7 @@ PREFIX = "/v1/assets/"
 TEMPLATE = "/v1/assets/{asset_id}"
 READER_ROLES = frozenset({"enterprise", "operator"})  # the route's `reader` dependency
 CACHED_DOCUMENTS = 20_000  # about 1 kB each
-STATEMENT_TIMEOUT_MS = 500  # the loop waits for the statement: never long
+STATEMENT_TIMEOUT_MS = 500  # SQLite's statement blocks the loop: never long
 BATCH = 500  # ids per statement (SQLite allows 32,766 parameters)
 
 _HEADERS = [(b"content-type", b"application/json")]
@@ -55,8 +56,9 @@ class AssetReader:
     """One asset row by id through the DB-API, decoded like the ORM decodes it.
 
     Bound to an engine it keeps a connection of its own in autocommit, so each read
-    sees the latest committed row; bound to a test's connection it reads inside that
-    connection's transaction. Pools that hand every caller the same connection
+    sees the latest committed row (on PostgreSQL an asynchronous one: the loop serves
+    other requests while a statement runs); bound to a test's connection it reads
+    inside that connection's transaction. Pools that hand every caller the same connection
     (in-memory SQLite) would mix its reads into other requests' transactions: there
     the reader stays off.
     """
@@ -66,8 +68,10 @@ class AssetReader:
         self.passed_on = 0
         self.statements = 0
         self._factory: sessionmaker[Session] | None = None
-        self._connection: Any = None
+        self._connection: Any = None  # a DB-API connection (sync) ...
         self._owned = False
+        self._conninfo = ""  # ... or, for PostgreSQL engines, an async psycopg one
+        self._async: psycopg.AsyncConnection[Any] | None = None
         self._select = ""
         self._dialect: Any = None
         self._bind_id: Callable[[Any], Any] | None = None
@@ -76,9 +80,16 @@ class AssetReader:
         # per asset: the raw row last seen, its owner and its document
         self._documents: dict[uuid.UUID, tuple[tuple[Any, ...], uuid.UUID, bytes]] = {}
         self._waiting: dict[uuid.UUID, list[asyncio.Future[_Found]]] = {}
+        self._reading: asyncio.Task[None] | None = None
 
-    def close(self) -> None:
-        """Close the connection this reader opened (not a test's)."""
+    async def aclose(self) -> None:
+        """Close the connections this reader opened (not a test's)."""
+        self._close_sync()
+        if self._async is not None:
+            connection, self._async = self._async, None
+            await connection.close()
+
+    def _close_sync(self) -> None:
         if self._owned and self._connection is not None:
             try:
                 self._connection.close()
@@ -91,59 +102,75 @@ class AssetReader:
         """The asset's owner and its document, or None when the row is missing or the
         reader cannot read (then the route answers).
 
-        The requests that arrive in one turn of the event loop share one statement
-        (``WHERE id IN (...)``): under load a statement serves dozens of requests.
+        Requests share statements (``WHERE id IN (...)``): those of one turn of the
+        event loop, and on PostgreSQL all that arrive while a statement is under way,
+        which the loop serves meanwhile. Under load a statement serves dozens.
         """
-        loop = asyncio.get_running_loop()
-        if not self._waiting:
-            loop.call_soon(self._read_waiting, factory)
-        future: asyncio.Future[_Found] = loop.create_future()
+        future: asyncio.Future[_Found] = asyncio.get_running_loop().create_future()
         self._waiting.setdefault(asset_id, []).append(future)
+        if self._reading is None:
+            self._reading = asyncio.create_task(self._read_waiting(factory))
         return await future
 
-    def _read_waiting(self, factory: sessionmaker[Session]) -> None:
-        waiting, self._waiting = self._waiting, {}
-        found = self._read(factory, list(waiting))
-        for asset_id, futures in waiting.items():
-            answer = found.get(asset_id)
-            for future in futures:
-                if not future.done():
-                    future.set_result(answer)
+    async def _read_waiting(self, factory: sessionmaker[Session]) -> None:
+        try:
+            while self._waiting:
+                waiting, self._waiting = self._waiting, {}
+                found = await self._read(factory, list(waiting))
+                for asset_id, futures in waiting.items():
+                    answer = found.get(asset_id)
+                    for future in futures:
+                        if not future.done():
+                            future.set_result(answer)
+        finally:
+            self._reading = None
 
-    def _read(
+    async def _read(
         self, factory: sessionmaker[Session], asset_ids: list[uuid.UUID]
     ) -> dict[uuid.UUID, tuple[uuid.UUID, bytes]]:
         rows: list[tuple[Any, ...]] = []
         try:
             if factory is not self._factory:
-                self.close()
+                await self.aclose()
                 self._open(factory)
-            if self._connection is None:
+            if self._dialect is None:
                 return {}
             for start in range(0, len(asset_ids), BATCH):
-                rows.extend(self._select_rows(asset_ids[start : start + BATCH]))
+                rows.extend(await self._select_rows(asset_ids[start : start + BATCH]))
         except Exception:
             log.warning("direct asset read failed; the route answers", exc_info=True)
-            self.close()
+            await self.aclose()
             self._factory = None
             return {}
         return dict(self._document(row) for row in rows)
 
-    def _select_rows(self, asset_ids: list[uuid.UUID]) -> list[tuple[Any, ...]]:
+    async def _select_rows(self, asset_ids: list[uuid.UUID]) -> list[tuple[Any, ...]]:
         keys = [self._bind_id(i) for i in asset_ids] if self._bind_id is not None else asset_ids
         if self._dialect.name == "sqlite":
             sql = f"{self._select} WHERE assets.id IN ({', '.join('?' * len(keys))})"
             parameters: Any = keys
         else:
             sql, parameters = f"{self._select} WHERE assets.id = ANY(%s)", (keys,)
-        cursor = self._connection.cursor()
-        try:
-            cursor.execute(sql, parameters)
-            rows = [tuple(row) for row in cursor.fetchall()]
-            if not self._decoders:
-                self._decoders = self._decoders_for(cursor.description)
-        finally:
-            cursor.close()
+        if self._conninfo:
+            if self._async is None:
+                self._async = await psycopg.AsyncConnection.connect(
+                    self._conninfo, autocommit=True
+                )
+                await self._async.execute(f"SET statement_timeout = {STATEMENT_TIMEOUT_MS}")
+            async with self._async.cursor() as cursor:
+                await cursor.execute(sql, parameters)
+                rows = [tuple(row) for row in await cursor.fetchall()]
+                description = cursor.description
+        else:
+            cursor = self._connection.cursor()
+            try:
+                cursor.execute(sql, parameters)
+                rows = [tuple(row) for row in cursor.fetchall()]
+                description = cursor.description
+            finally:
+                cursor.close()
+        if not self._decoders:
+            self._decoders = self._decoders_for(description)
         self.statements += 1
         return rows
 
@@ -167,28 +194,37 @@ class AssetReader:
         return asset_id, (cached[1], cached[2])
 
     def _open(self, factory: sessionmaker[Session]) -> None:
+        """Bind to the factory's connection or engine; leaves ``_dialect`` None when
+        the reader cannot serve (see the class)."""
         self._factory = factory
         self._documents.clear()
+        self._dialect = None
         bind = factory.kw.get("bind")
         if isinstance(bind, Connection):
-            engine, connection, owned = bind.engine, bind.connection.dbapi_connection, False
+            engine = bind.engine
         elif isinstance(bind, Engine) and not isinstance(
             bind.pool, StaticPool | SingletonThreadPool
         ):
-            engine, owned = bind, True
-            connection = _own_connection(bind)
+            engine = bind
         else:
             return
         dialect = engine.dialect
         if dialect.name not in ("sqlite", "postgresql"):
             return
+        self._conninfo = ""
+        if isinstance(bind, Connection):
+            self._connection, self._owned = bind.connection.dbapi_connection, False
+        elif dialect.name == "sqlite":
+            self._connection, self._owned = _own_sqlite_connection(engine), True
+        else:
+            url = engine.url.set(drivername="postgresql")
+            self._conninfo = url.render_as_string(hide_password=False)
         table = Asset.__table__
         self._select = str(select(table).compile(dialect=dialect))
-        self._dialect = dialect
         self._bind_id = table.c.id.type.dialect_impl(dialect).bind_processor(dialect)
         self._names = [column.key for column in table.columns]
         self._decoders = []
-        self._connection, self._owned = connection, owned
+        self._dialect = dialect
 
     def _decoders_for(self, description: Any) -> list[Callable[[Any], Any] | None]:
         """The ORM's result processors, given the driver's column types (psycopg's
@@ -200,22 +236,15 @@ class AssetReader:
         ]
 
 
-def _own_connection(engine: Engine) -> Any:
-    """A DB-API connection taken out of the engine's pool for good, in autocommit, with
-    a short statement timeout."""
+def _own_sqlite_connection(engine: Engine) -> Any:
+    """A DB-API connection taken out of the engine's pool for good (in autocommit, as
+    the engine makes them), waiting at most a moment for a lock."""
     proxy = engine.raw_connection()
     proxy.detach()
     connection: Any = proxy.dbapi_connection
-    if engine.dialect.name == "sqlite":
-        cursor = connection.cursor()
-        cursor.execute(f"PRAGMA busy_timeout = {STATEMENT_TIMEOUT_MS}")
-        cursor.close()
-    else:
-        connection.rollback()
-        connection.autocommit = True
-        cursor = connection.cursor()
-        cursor.execute(f"SET statement_timeout = {STATEMENT_TIMEOUT_MS}")
-        cursor.close()
+    cursor = connection.cursor()
+    cursor.execute(f"PRAGMA busy_timeout = {STATEMENT_TIMEOUT_MS}")
+    cursor.close()
     return connection
 
 
