@@ -153,9 +153,7 @@ class AssetReader:
             sql, parameters = f"{self._select} WHERE assets.id = ANY(%s)", (keys,)
         if self._conninfo:
             if self._async is None:
-                self._async = await psycopg.AsyncConnection.connect(
-                    self._conninfo, autocommit=True
-                )
+                self._async = await psycopg.AsyncConnection.connect(self._conninfo, autocommit=True)
                 await self._async.execute(f"SET statement_timeout = {STATEMENT_TIMEOUT_MS}")
             async with self._async.cursor() as cursor:
                 await cursor.execute(sql, parameters)
