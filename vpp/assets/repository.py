@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, func, select, text
 from sqlalchemy.orm import Session
 
 from vpp.models import Asset, Site
@@ -73,22 +73,35 @@ def list_assets(
     return session.execute(stmt).scalars().all()
 
 
-def active_asset_ids(
+def unknown_asset_ids(
     session: Session, account_id: uuid.UUID | None, asset_ids: Iterable[uuid.UUID]
 ) -> set[uuid.UUID]:
-    """Which of ``asset_ids`` exist, are not retired and (for a tenant) are its own."""
+    """Which of ``asset_ids`` are not active assets (of ``account_id``, for a tenant):
+    missing, retired or another's."""
     ids = list(asset_ids)
+    if session.get_bind().dialect.name == "postgresql":
+        # A telemetry batch names ~1,000 assets. Sent as one text array and answered
+        # with only the strays (usually none), the check costs ~1 ms; binding and
+        # reading back 1,000 uuids through the driver cost ten.
+        owner = "" if account_id is None else "AND a.account_id = :account"
+        stmt = text(
+            "SELECT u.id FROM unnest(CAST(:ids AS uuid[])) AS u(id) WHERE NOT EXISTS "
+            f"(SELECT 1 FROM assets a WHERE a.id = u.id AND a.retired_at IS NULL {owner})"
+        )
+        listed = "{" + ",".join(map(str, ids)) + "}"
+        rows = session.execute(stmt, {"ids": listed, "account": account_id}).scalars()
+        return {uuid.UUID(str(asset_id)) for asset_id in rows}
     found: set[uuid.UUID] = set()
     for start in range(0, len(ids), 5000):
-        stmt = _scoped(
+        stmt_in = _scoped(
             select(Asset.id).where(
                 Asset.id.in_(ids[start : start + 5000]), Asset.retired_at.is_(None)
             ),
             Asset,
             account_id,
         )
-        found.update(session.execute(stmt).scalars())
-    return found
+        found.update(session.execute(stmt_in).scalars())
+    return set(ids) - found
 
 
 def pool_totals(session: Session) -> list[tuple[str, int, float, float]]:

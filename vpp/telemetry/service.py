@@ -45,10 +45,9 @@ def ingest(session: Session, principal: Principal, readings: Sequence[Reading]) 
     first_index: dict[uuid.UUID, int] = {}
     for index, reading in enumerate(readings):
         first_index.setdefault(reading.asset_id, index)
-    known = assets_repository.active_asset_ids(session, principal.account_id, first_index)
-    unknown = [i for asset_id, i in first_index.items() if asset_id not in known]
+    unknown = assets_repository.unknown_asset_ids(session, principal.account_id, first_index)
     if unknown:
-        index = min(unknown)
+        index = min(first_index[asset_id] for asset_id in unknown)
         raise field_error(
             f"readings[{index}].asset_id",
             "asset_exists",
