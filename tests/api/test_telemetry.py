@@ -150,6 +150,26 @@ def test_unknown_asset_rejects_the_batch_naming_the_index(
     assert stored(session) == 0
 
 
+@pytest.mark.parametrize("foreign_first", [True, False])
+def test_the_first_stray_reading_is_named_whether_unknown_or_foreign(
+    client: TestClient,
+    enterprise: Caller,
+    other_enterprise: Caller,
+    asset: dict[str, Any],
+    session: Session,
+    foreign_first: bool,
+) -> None:
+    theirs = create_battery(client, other_enterprise, create_site(client, other_enterprise)["id"])
+    unknown = "01a2144a-0000-7000-8000-000000000000"
+    strays = [theirs["id"], unknown] if foreign_first else [unknown, theirs["id"]]
+    batch = readings(asset["id"], 2) + readings(strays[0], 1) + readings(strays[1], 1)
+    response = client.post("/v1/telemetry", json={"readings": batch}, headers=enterprise.headers)
+    assert response.status_code == 404
+    assert response.json()["errors"][0]["field"] == "readings[2].asset_id"
+    assert strays[0] in response.json()["detail"]
+    assert stored(session) == 0
+
+
 def test_retired_asset_takes_no_telemetry(
     client: TestClient, enterprise: Caller, asset: dict[str, Any], session: Session
 ) -> None:

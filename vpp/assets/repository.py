@@ -85,12 +85,14 @@ def unknown_asset_ids(
         # reading back 1,000 uuids through the driver cost ten.
         owner = "" if account_id is None else "AND a.account_id = :account"
         stmt = text(
-            "SELECT u.id FROM unnest(CAST(:ids AS uuid[])) AS u(id) WHERE NOT EXISTS "
+            "SELECT u.id FROM unnest(CAST(:ids AS uuid[])) AS u(id) WHERE NOT EXISTS "  # noqa: S608  (constant fragments)
             f"(SELECT 1 FROM assets a WHERE a.id = u.id AND a.retired_at IS NULL {owner})"
         )
         listed = "{" + ",".join(map(str, ids)) + "}"
-        rows = session.execute(stmt, {"ids": listed, "account": account_id}).scalars()
-        return {uuid.UUID(str(asset_id)) for asset_id in rows}
+        strays: list[Any] = list(
+            session.execute(stmt, {"ids": listed, "account": account_id}).scalars()
+        )
+        return {uuid.UUID(str(asset_id)) for asset_id in strays}
     found: set[uuid.UUID] = set()
     for start in range(0, len(ids), 5000):
         stmt_in = _scoped(
