@@ -52,6 +52,17 @@ def route_document(factory: sessionmaker[Session], asset_id: Any) -> dict[str, A
         return document
 
 
+def assert_found(
+    found: list[Any], ids: list[uuid.UUID], owner: uuid.UUID, factory: sessionmaker[Session]
+) -> None:
+    """``found`` answers ``[*ids, ids[0], <unknown id>]``: each with its owner and the
+    route's document, the unknown one None."""
+    assert found[-1] is None
+    for asset_id, answer in zip([*ids, ids[0]], found[:-1], strict=True):
+        assert answer[0] == owner
+        assert json.loads(answer[1]) == route_document(factory, asset_id)
+
+
 def reader_of(app: FastAPI) -> AssetReader:
     reader: AssetReader = app.state.asset_reader
     return reader
@@ -277,11 +288,7 @@ def test_the_reads_of_one_turn_of_the_loop_share_one_statement(
 
     found = asyncio.run(read_together())
     assert reader.statements == 1
-    assert found[4] is None
-    for asset_id, answer in zip([*ids, ids[0]], found[:4], strict=True):
-        owner, document = answer
-        assert owner == enterprise.account_id
-        assert json.loads(document) == route_document(session_factory, asset_id)
+    assert_found(found, ids, enterprise.account_id, session_factory)
 
 
 def test_a_reader_of_its_own_shares_statements_and_closes(fresh_url: str) -> None:
@@ -328,10 +335,6 @@ def test_a_reader_of_its_own_shares_statements_and_closes(fresh_url: str) -> Non
 
         found = asyncio.run(read_together())
         assert reader.statements == 2
-        assert found[4] is None
-        for asset_id, answer in zip([*ids, ids[0]], found[:4], strict=True):
-            owner, document = answer
-            assert owner == account.id
-            assert json.loads(document) == route_document(factory, asset_id)
+        assert_found(found, ids, account.id, factory)
     finally:
         engine.dispose()

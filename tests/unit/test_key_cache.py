@@ -20,11 +20,17 @@ def principal(role: str = "enterprise") -> Principal:
     return Principal(uuid.uuid4(), uuid.uuid4(), role, None)
 
 
-def test_an_entry_lapses_after_its_ttl() -> None:
+def cached_key(ttl_s: float = 10.0) -> tuple[FakeClock, KeyCache, Principal]:
+    """A cache whose entry "h" was just verified."""
     clock = FakeClock()
-    cache = KeyCache(10.0, clock)
+    cache = KeyCache(ttl_s, clock)
     who = principal()
     cache.put("h", who)
+    return clock, cache, who
+
+
+def test_an_entry_lapses_after_its_ttl() -> None:
+    clock, cache, who = cached_key()
     clock.now += 10.0
     assert cache.get("h") == who
     clock.now += 0.001
@@ -32,10 +38,7 @@ def test_an_entry_lapses_after_its_ttl() -> None:
 
 
 def test_one_caller_is_asked_to_verify_again_after_half_the_ttl() -> None:
-    clock = FakeClock()
-    cache = KeyCache(10.0, clock)
-    who = principal()
-    cache.put("h", who)
+    clock, cache, who = cached_key()
     clock.now += 5.0
     assert not cache.refresh_due("h")
     clock.now += 0.5
@@ -52,9 +55,7 @@ def test_one_caller_is_asked_to_verify_again_after_half_the_ttl() -> None:
 
 
 def test_a_revoked_key_found_by_the_verification_is_dropped() -> None:
-    clock = FakeClock()
-    cache = KeyCache(10.0, clock)
-    cache.put("h", principal())
+    clock, cache, _who = cached_key()
     clock.now += 6.0
     assert cache.refresh_due("h")
     cache.refreshed("h", None)
@@ -63,10 +64,7 @@ def test_a_revoked_key_found_by_the_verification_is_dropped() -> None:
 
 
 def test_a_failed_verification_keeps_the_entry_until_its_ttl() -> None:
-    clock = FakeClock()
-    cache = KeyCache(10.0, clock)
-    who = principal()
-    cache.put("h", who)
+    clock, cache, who = cached_key()
     clock.now += 6.0
     assert cache.refresh_due("h")
     cache.refresh_failed("h")
