@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy import update
+from sqlalchemy import text, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from tests.conftest import (
@@ -291,36 +291,38 @@ def test_the_reads_of_one_turn_of_the_loop_share_one_statement(
     assert_found(found, ids, enterprise.account_id, session_factory)
 
 
+def seed_batteries(factory: sessionmaker[Session], count: int) -> tuple[uuid.UUID, list[uuid.UUID]]:
+    """An enterprise with ``count`` batteries, committed: (its id, the assets' ids)."""
+    with factory() as session:
+        account = accounts.create_account(session, "Hexi Steel", "enterprise", actor=None)
+        site = Site(account_id=account.id, name="Plant", connection_point="GS-1", voltage_kv=35.0)
+        session.add(site)
+        session.flush()
+        assets = [
+            Asset(
+                account_id=account.id,
+                site_id=site.id,
+                name=f"Battery {n}",
+                kind="battery",
+                params={"capacity_kwh": 100.0 * (n + 1)},
+                baseline_kw=0.0,
+                up_kw=50.0,
+                down_kw=40.0,
+            )
+            for n in range(count)
+        ]
+        session.add_all(assets)
+        session.commit()
+        return account.id, [asset.id for asset in assets]
+
+
 def test_a_reader_of_its_own_shares_statements_and_closes(fresh_url: str) -> None:
     """On an engine the reader keeps a connection of its own (an asynchronous one on
     PostgreSQL), and still reads the requests waiting together in one statement."""
     engine = create_db_engine(fresh_url)
     factory = make_sessionmaker(engine)
     try:
-        with factory() as session:
-            account = accounts.create_account(session, "Hexi Steel", "enterprise", actor=None)
-            session.commit()
-            site = Site(
-                account_id=account.id, name="Plant", connection_point="GS-1", voltage_kv=35.0
-            )
-            session.add(site)
-            session.flush()
-            ids = []
-            for n in range(3):
-                asset = Asset(
-                    account_id=account.id,
-                    site_id=site.id,
-                    name=f"Kiln {n}",
-                    kind="battery",
-                    params={"capacity_kwh": 100.0 * (n + 1)},
-                    baseline_kw=0.0,
-                    up_kw=50.0,
-                    down_kw=40.0,
-                )
-                session.add(asset)
-                session.flush()
-                ids.append(asset.id)
-            session.commit()
+        owner, ids = seed_batteries(factory, 3)
         reader = AssetReader()
 
         async def read_together() -> list[Any]:
@@ -335,6 +337,37 @@ def test_a_reader_of_its_own_shares_statements_and_closes(fresh_url: str) -> Non
 
         found = asyncio.run(read_together())
         assert reader.statements == 2
-        assert_found(found, ids, account.id, factory)
+        assert_found(found, ids, owner, factory)
     finally:
         engine.dispose()
+
+
+@pytest.mark.postgres
+def test_a_lost_postgresql_connection_passes_one_turn_on_then_reconnects() -> None:
+    with migrated_pg_database("vpp_fast_read") as url:
+        engine = create_db_engine(url)
+        factory = make_sessionmaker(engine)
+        try:
+            owner, ids = seed_batteries(factory, 1)
+            reader = AssetReader()
+
+            async def through_a_lost_connection() -> list[Any]:
+                try:
+                    before = await reader.load(factory, ids[0])
+                    backend = reader._async.info.backend_pid  # type: ignore[union-attr]
+                    with engine.begin() as connection:
+                        connection.execute(
+                            text("SELECT pg_terminate_backend(:pid)"), {"pid": backend}
+                        )
+                    lost = await reader.load(factory, ids[0])  # the route answers this one
+                    after = await reader.load(factory, ids[0])
+                    return [before, lost, after]
+                finally:
+                    await reader.aclose()
+
+            before, lost, after = asyncio.run(through_a_lost_connection())
+            assert lost is None
+            assert before == after
+            assert before is not None and before[0] == owner
+        finally:
+            engine.dispose()

@@ -44,6 +44,7 @@ TEMPLATE = "/v1/assets/{asset_id}"
 READER_ROLES = frozenset({"enterprise", "operator"})  # the route's `reader` dependency
 CACHED_DOCUMENTS = 20_000  # about 1 kB each
 STATEMENT_TIMEOUT_MS = 500  # SQLite's statement blocks the loop: never long
+ASYNC_READ_TIMEOUT_S = 2.0  # connecting and reading on PostgreSQL; then the route answers
 BATCH = 500  # ids per statement (SQLite allows 32,766 parameters)
 
 _HEADERS = [(b"content-type", b"application/json")]
@@ -152,13 +153,18 @@ class AssetReader:
         else:
             sql, parameters = f"{self._select} WHERE assets.id = ANY(%s)", (keys,)
         if self._conninfo:
-            if self._async is None:
-                self._async = await psycopg.AsyncConnection.connect(self._conninfo, autocommit=True)
-                await self._async.execute(f"SET statement_timeout = {STATEMENT_TIMEOUT_MS}")
-            async with self._async.cursor() as cursor:
-                await cursor.execute(sql, parameters)
-                rows = [tuple(row) for row in await cursor.fetchall()]
-                description = cursor.description
+            # Requests wait on this statement: a server that does not answer (a
+            # partition, not a refusal) must not hold them beyond the route's own limits.
+            async with asyncio.timeout(ASYNC_READ_TIMEOUT_S):
+                if self._async is None:
+                    self._async = await psycopg.AsyncConnection.connect(
+                        self._conninfo, autocommit=True
+                    )
+                    await self._async.execute(f"SET statement_timeout = {STATEMENT_TIMEOUT_MS}")
+                async with self._async.cursor() as cursor:
+                    await cursor.execute(sql, parameters)
+                    rows = [tuple(row) for row in await cursor.fetchall()]
+                    description = cursor.description
         else:
             cursor = self._connection.cursor()
             try:
