@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable, Sequence
 from datetime import date, timedelta
+from typing import Any, TypeVar
 
 import numpy as np
+import pytest
 from sqlalchemy.orm import Session
 
 from tests.dispatch.park import add_asset, enterprise
@@ -56,3 +60,52 @@ def test_blocks_split_the_pool_evenly_over_the_workers() -> None:
     assert service.block_size(150, 2) == service.MIN_BLOCK_ASSETS
     assert service.block_size(3, 1) == service.MIN_BLOCK_ASSETS
     assert service.block_size(1001, 2) == 501
+
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+class Gate:
+    """A fan-out of 2 workers whose every group but the last waits until the next group's
+    telemetry is being read: it only gets through if reading and forecasting overlap."""
+
+    def __init__(self, groups: int) -> None:
+        self.groups = groups
+        self.reading = threading.Event()
+        self.overlapped: list[bool] = []
+
+    @property
+    def workers(self) -> int:
+        return 2
+
+    def map(self, task: Callable[[T], R], blocks: Sequence[T]) -> list[R]:
+        if len(self.overlapped) < self.groups - 1:
+            self.overlapped.append(self.reading.wait(timeout=30))
+            self.reading.clear()
+        return [task(block) for block in blocks]
+
+
+def test_the_next_group_is_read_while_the_workers_forecast(
+    session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    owner = enterprise(session, "Group Co")
+    assets = [
+        add_asset(session, owner, "curtailable_load", {"nominal_kw": 100 + n, "min_kw": 50})
+        for n in range(5)
+    ]
+    session.flush()
+    gate = Gate(groups=3)  # blocks of one asset, two per group: [a, b], [c, d], [e]
+    read = service.read_histories
+
+    def reading(*args: Any, **kwargs: Any) -> Any:
+        gate.reading.set()
+        return read(*args, **kwargs)
+
+    monkeypatch.setattr(service, "read_histories", reading)
+    monkeypatch.setattr(service, "block_size", lambda _assets, _workers: 1)
+    outlooks = service.outlooks_of(session, assets, DAY, gate)
+    assert gate.overlapped == [True, True]
+    assert [o.median_kw[0] for o in outlooks] == [
+        o.median_kw[0] for o in (service.outlook_of(session, a, DAY) for a in assets)
+    ]

@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import uuid
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -158,19 +159,37 @@ def outlooks_of(
 ) -> list[AssetOutlook]:
     """Every asset's outlook for ``day``, in order: blocks of assets (`block_size`) read
     and forecast together, fanned out over ``blocks`` (None: the process's engine,
-    ``vpp.kit.compute.current``), as many blocks at a time as it has workers."""
+    ``vpp.kit.compute.current``), as many blocks at a time as it has workers.
+
+    While the workers forecast one group of blocks, this thread reads the next group's
+    telemetry, so the database and the workers are busy at the same time.
+    """
     engine = current() if blocks is None else blocks
-    out: list[AssetOutlook] = []
-    pending: list[OutlookJob] = []
     size = block_size(len(assets), engine.workers)
-    for job in _jobs(session, assets, day, size):
-        pending.append(job)
-        if len(pending) >= engine.workers:
-            out.extend(o for part in engine.map(outlook_block, pending) for o in part)
-            pending = []
-    if pending:
-        out.extend(o for part in engine.map(outlook_block, pending) for o in part)
+    groups = _groups(_jobs(session, assets, day, size), engine.workers)
+    first = next(groups, None)
+    if first is None:
+        return []
+    out: list[AssetOutlook] = []
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="outlooks") as pool:
+        running = pool.submit(engine.map, outlook_block, first)
+        for group in groups:  # read while the workers forecast the group before
+            out.extend(o for part in running.result() for o in part)
+            running = pool.submit(engine.map, outlook_block, group)
+        out.extend(o for part in running.result() for o in part)
     return out
+
+
+def _groups(jobs: Iterator[OutlookJob], size: int) -> Iterator[list[OutlookJob]]:
+    """The jobs ``size`` at a time (the last group may be smaller)."""
+    group: list[OutlookJob] = []
+    for job in jobs:
+        group.append(job)
+        if len(group) >= size:
+            yield group
+            group = []
+    if group:
+        yield group
 
 
 def _number(value: float) -> float | None:
