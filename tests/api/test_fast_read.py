@@ -25,6 +25,8 @@ from tests.conftest import (
     make_settings,
     migrated_pg_database,
 )
+from tests.dispatch.park import add_asset
+from tests.dispatch.park import enterprise as enterprise_account
 from vpp.accounts import service as accounts
 from vpp.app import create_app
 from vpp.assets.fast_read import AssetReader
@@ -32,7 +34,7 @@ from vpp.assets.service import asset_out
 from vpp.kit import migrate
 from vpp.kit.auth import KeyCache
 from vpp.kit.db import create_db_engine, make_sessionmaker
-from vpp.models import ApiKey, Asset, Site
+from vpp.models import ApiKey, Asset
 from vpp.models.base import utcnow
 
 PV = {
@@ -294,26 +296,10 @@ def test_the_reads_of_one_turn_of_the_loop_share_one_statement(
 def seed_batteries(factory: sessionmaker[Session], count: int) -> tuple[uuid.UUID, list[uuid.UUID]]:
     """An enterprise with ``count`` batteries, committed: (its id, the assets' ids)."""
     with factory() as session:
-        account = accounts.create_account(session, "Hexi Steel", "enterprise", actor=None)
-        site = Site(account_id=account.id, name="Plant", connection_point="GS-1", voltage_kv=35.0)
-        session.add(site)
-        session.flush()
-        assets = [
-            Asset(
-                account_id=account.id,
-                site_id=site.id,
-                name=f"Battery {n}",
-                kind="battery",
-                params={"capacity_kwh": 100.0 * (n + 1)},
-                baseline_kw=0.0,
-                up_kw=50.0,
-                down_kw=40.0,
-            )
-            for n in range(count)
-        ]
-        session.add_all(assets)
+        owner = enterprise_account(session, "Hexi Steel")
+        ids = [add_asset(session, owner, name=f"Battery {n}").id for n in range(count)]
         session.commit()
-        return account.id, [asset.id for asset in assets]
+        return owner, ids
 
 
 def test_a_reader_of_its_own_shares_statements_and_closes(fresh_url: str) -> None:
