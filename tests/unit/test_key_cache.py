@@ -79,3 +79,16 @@ def test_a_zero_ttl_caches_nothing() -> None:
     cache.put("h", principal())
     assert cache.get("h") is None
     assert not cache.refresh_due("h")
+
+
+def test_a_verification_by_another_path_settles_one_under_way() -> None:
+    """A verification that never reports back (its request was cancelled) does not stop
+    the next ones once the key is verified again."""
+    clock, cache, who = cached_key()
+    clock.now += 6.0
+    assert cache.refresh_due("h")
+    clock.now += 5.0  # lapsed, nothing reported: the route verifies the key itself
+    assert cache.get("h") is None
+    cache.put("h", who)
+    clock.now += 6.0
+    assert cache.refresh_due("h")

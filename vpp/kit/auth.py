@@ -77,6 +77,7 @@ class KeyCache:
         return entry[0]
 
     def put(self, token_hash: str, principal: Principal) -> None:
+        self._refreshing.discard(token_hash)  # a fresh verification settles any under way
         if self.ttl_s > 0:
             self._entries[token_hash] = (principal, self._clock())
 
@@ -87,7 +88,8 @@ class KeyCache:
 
     def refresh_due(self, token_hash: str) -> bool:
         """True, once, when a live entry is past half its TTL: the caller verifies the
-        key again (`refresh`) while the entry goes on serving."""
+        key again and reports it (`refreshed` or `refresh_failed`) while the entry goes
+        on serving."""
         entry = self._entries.get(token_hash)
         if entry is None or token_hash in self._refreshing:
             return False
@@ -158,13 +160,18 @@ async def cached_principal(state: Any, token_hash: str) -> Principal | None:
     principal = cache.get(token_hash)
     if principal is None or not cache.refresh_due(token_hash):
         return principal
+    verified = False
     try:
         fresh = await run_in_threadpool(_load_principal, state.sessionmaker, token_hash)
+        verified = True
     except Exception:
         log.warning("could not verify an API key again; its cache entry serves on", exc_info=True)
-        cache.refresh_failed(token_hash)
         return principal
-    cache.refreshed(token_hash, fresh)
+    finally:  # also when the request is cancelled: a later one verifies then
+        if verified:
+            cache.refreshed(token_hash, fresh)
+        else:
+            cache.refresh_failed(token_hash)
     return fresh
 
 
