@@ -8,13 +8,14 @@ import asyncio
 import json
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy import text, update
+from sqlalchemy import Engine, text, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from tests.conftest import (
@@ -293,6 +294,21 @@ def test_the_reads_of_one_turn_of_the_loop_share_one_statement(
     assert_found(found, ids, enterprise.account_id, session_factory)
 
 
+@contextmanager
+def engine_with_batteries(
+    url: str, count: int
+) -> Iterator[tuple[Engine, sessionmaker[Session], uuid.UUID, list[uuid.UUID]]]:
+    """An engine on ``url`` (disposed afterwards), its sessions, and an enterprise's
+    ``count`` batteries committed there: (engine, factory, owner id, asset ids)."""
+    engine = create_db_engine(url)
+    try:
+        factory = make_sessionmaker(engine)
+        owner, ids = seed_batteries(factory, count)
+        yield engine, factory, owner, ids
+    finally:
+        engine.dispose()
+
+
 def seed_batteries(factory: sessionmaker[Session], count: int) -> tuple[uuid.UUID, list[uuid.UUID]]:
     """An enterprise with ``count`` batteries, committed: (its id, the assets' ids)."""
     with factory() as session:
@@ -305,10 +321,7 @@ def seed_batteries(factory: sessionmaker[Session], count: int) -> tuple[uuid.UUI
 def test_a_reader_of_its_own_shares_statements_and_closes(fresh_url: str) -> None:
     """On an engine the reader keeps a connection of its own (an asynchronous one on
     PostgreSQL), and still reads the requests waiting together in one statement."""
-    engine = create_db_engine(fresh_url)
-    factory = make_sessionmaker(engine)
-    try:
-        owner, ids = seed_batteries(factory, 3)
+    with engine_with_batteries(fresh_url, 3) as (_engine, factory, owner, ids):
         reader = AssetReader()
 
         async def read_together() -> list[Any]:
@@ -324,36 +337,29 @@ def test_a_reader_of_its_own_shares_statements_and_closes(fresh_url: str) -> Non
         found = asyncio.run(read_together())
         assert reader.statements == 2
         assert_found(found, ids, owner, factory)
-    finally:
-        engine.dispose()
 
 
 @pytest.mark.postgres
 def test_a_lost_postgresql_connection_passes_one_turn_on_then_reconnects() -> None:
-    with migrated_pg_database("vpp_fast_read") as url:
-        engine = create_db_engine(url)
-        factory = make_sessionmaker(engine)
-        try:
-            owner, ids = seed_batteries(factory, 1)
-            reader = AssetReader()
+    with (
+        migrated_pg_database("vpp_fast_read") as url,
+        engine_with_batteries(url, 1) as (engine, factory, owner, ids),
+    ):
+        reader = AssetReader()
 
-            async def through_a_lost_connection() -> list[Any]:
-                try:
-                    before = await reader.load(factory, ids[0])
-                    backend = reader._async.info.backend_pid  # type: ignore[union-attr]
-                    with engine.begin() as connection:
-                        connection.execute(
-                            text("SELECT pg_terminate_backend(:pid)"), {"pid": backend}
-                        )
-                    lost = await reader.load(factory, ids[0])  # the route answers this one
-                    after = await reader.load(factory, ids[0])
-                    return [before, lost, after]
-                finally:
-                    await reader.aclose()
+        async def through_a_lost_connection() -> list[Any]:
+            try:
+                before = await reader.load(factory, ids[0])
+                backend = reader._async.info.backend_pid  # type: ignore[union-attr]
+                with engine.begin() as connection:
+                    connection.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": backend})
+                lost = await reader.load(factory, ids[0])  # the route answers this one
+                after = await reader.load(factory, ids[0])
+                return [before, lost, after]
+            finally:
+                await reader.aclose()
 
-            before, lost, after = asyncio.run(through_a_lost_connection())
-            assert lost is None
-            assert before == after
-            assert before is not None and before[0] == owner
-        finally:
-            engine.dispose()
+        before, lost, after = asyncio.run(through_a_lost_connection())
+        assert lost is None
+        assert before == after
+        assert before is not None and before[0] == owner
