@@ -363,3 +363,25 @@ def test_a_lost_postgresql_connection_passes_one_turn_on_then_reconnects() -> No
         assert lost is None
         assert before == after
         assert before is not None and before[0] == owner
+
+
+def test_a_row_the_reader_cannot_serialise_leaves_the_request_to_the_route(
+    session_factory: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A failure after the statement (here: serialising the row) answers the waiting
+    requests with None at once; none is left waiting."""
+    _owner, ids = seed_batteries(session_factory, 1)
+    reader = AssetReader()
+
+    def broken(_asset: Asset) -> Any:
+        raise ValueError("cannot serialise")
+
+    monkeypatch.setattr("vpp.assets.fast_read.asset_out", broken)
+
+    async def read() -> list[Any]:
+        both = asyncio.gather(
+            reader.load(session_factory, ids[0]), reader.load(session_factory, ids[0])
+        )
+        return list(await asyncio.wait_for(both, timeout=30))
+
+    assert asyncio.run(read()) == [None, None]

@@ -88,7 +88,10 @@ class AssetReader:
         self._close_sync()
         if self._async is not None:
             connection, self._async = self._async, None
-            await connection.close()
+            try:
+                await connection.close()
+            except Exception:
+                log.debug("closing the asset reader's connection failed", exc_info=True)
 
     def _close_sync(self) -> None:
         if self._owned and self._connection is not None:
@@ -138,12 +141,14 @@ class AssetReader:
                 return {}
             for start in range(0, len(asset_ids), BATCH):
                 rows.extend(await self._select_rows(asset_ids[start : start + BATCH]))
+            # Inside the guard: an error must leave every waiting request to the route,
+            # never waiting for an answer that does not come.
+            return dict(self._document(row) for row in rows)
         except Exception:
             log.warning("direct asset read failed; the route answers", exc_info=True)
             await self.aclose()
             self._factory = None
             return {}
-        return dict(self._document(row) for row in rows)
 
     async def _select_rows(self, asset_ids: list[uuid.UUID]) -> list[tuple[Any, ...]]:
         keys = [self._bind_id(i) for i in asset_ids] if self._bind_id is not None else asset_ids
