@@ -86,3 +86,83 @@ def test_highspy_backend_matches_scipy() -> None:
     solution = solve(_two_variable_lp(), options)
     assert solution.objective == pytest.approx(-5.0)
     assert solution.dual("caps") == pytest.approx([-0.5, -0.5])
+
+
+def _random_separable(rng: np.random.Generator, groups: int) -> Problem:
+    """Groups of 6 columns and 5 rows: some columns fixed, some rows with one entry."""
+    problem = Problem()
+    cols, rows = 6, 5
+    fixed = rng.random((groups, cols)) < 0.3
+    value = rng.uniform(-1, 1, (groups, cols))
+    x = problem.add_variables(
+        "x",
+        (groups, cols),
+        lower=np.where(fixed, value, -2.0),
+        upper=np.where(fixed, value, 2.0),
+        cost=rng.normal(size=(groups, cols)),
+        group=np.arange(groups)[:, None],
+    )
+    blocks = []
+    for _ in range(groups):
+        block = rng.normal(size=(rows, cols)) * (rng.random((rows, cols)) < 0.4)
+        block[0] = 0.0
+        block[0, rng.integers(cols)] = rng.choice([-2.0, 3.0])  # a single-entry row
+        blocks.append(block)
+    problem.add_constraints(
+        "rows",
+        [(x, sp.block_diag(blocks, format="csr"))],
+        lower=-3.0,
+        upper=3.0,
+        group=np.repeat(np.arange(groups), rows),
+    )
+    return problem
+
+
+@pytest.mark.parametrize("backend", ["scipy", "highspy"])
+def test_separable_reduction_keeps_the_optimum(backend: str) -> None:
+    # fixed columns and single-entry rows are taken out before HiGHS sees a group; the
+    # optimum (values of fixed columns included) must be the whole problem's
+    rng = np.random.default_rng(5)
+    for _ in range(5):
+        problem = _random_separable(rng, groups=4)
+        whole = solve(problem, SolverOptions())
+        parts = solve_separable(problem, SolverOptions(backend=backend))  # type: ignore[arg-type]
+        assert parts.status == whole.status == SolveStatus.OPTIMAL
+        assert parts.objective == pytest.approx(whole.objective, abs=1e-7)
+        cost, lower, upper, _ = problem.columns()
+        x = parts.value("x").ravel()
+        assert cost @ x == pytest.approx(whole.objective, abs=1e-7)
+        assert (x >= lower - 1e-9).all() and (x <= upper + 1e-9).all()
+        row_lower, row_upper = problem.row_bounds()
+        activity = problem.matrix() @ x
+        assert (activity >= row_lower - 1e-7).all() and (activity <= row_upper + 1e-7).all()
+
+
+@pytest.mark.parametrize("backend", ["scipy", "highspy"])
+def test_separable_fixed_columns_and_infeasible_groups(backend: str) -> None:
+    # group 0: everything fixed (x0 = 2, cost 3); group 1: fixed x1 = 1 makes its only
+    # row (x1 + y1 <= 0 with y1 >= 0) infeasible; group 2: y2 <= 4 by a -2·y2 >= -8 row
+    problem = Problem()
+    x = problem.add_variables(
+        "x", (3,), lower=[2.0, 1.0, 0.0], upper=[2.0, 1.0, 0.0], cost=3.0, group=np.arange(3)
+    )
+    y = problem.add_variables("y", (3,), cost=[0.0, 0.0, -1.0], group=np.arange(3))
+    problem.add_constraints(
+        "sum",
+        [
+            (x, sp.csr_array([[0, 1.0, 0], [0, 0, 0]])),
+            (y, sp.csr_array([[0, 1.0, 0], [0, 0, -2.0]])),
+        ],
+        lower=[-np.inf, -8.0],
+        upper=[0.0, np.inf],
+        group=np.array([1, 2]),
+    )
+    solution = solve_separable(problem, SolverOptions(backend=backend))  # type: ignore[arg-type]
+    assert solution.group_status[0] == SolveStatus.OPTIMAL
+    assert solution.group_status[1] == SolveStatus.INFEASIBLE
+    assert solution.group_status[2] == SolveStatus.OPTIMAL
+    assert solution.status == SolveStatus.INFEASIBLE
+    assert solution.value("x")[[0, 2]] == pytest.approx([2.0, 0.0])
+    assert solution.value("y")[2] == pytest.approx(4.0)
+    assert np.isnan(solution.value("x")[1]) and np.isnan(solution.value("y")[1])
+    assert solution.objective == pytest.approx(3.0 * 2.0 - 4.0)  # solved groups only

@@ -343,14 +343,16 @@ def solve_separable(
     col_group, row_group = problem.groups()
     if (col_group < 0).any() or (row_group < 0).any():
         raise ValueError("solve_separable needs a group for every row and column")
+    n_groups = int(max(col_group.max(initial=-1), row_group.max(initial=-1))) + 1
     cost, lower, upper, integer = problem.columns()
     row_lower, row_upper = problem.row_bounds()
-    n_groups = int(max(col_group.max(initial=-1), row_group.max(initial=-1))) + 1
+    lp = _reduce(cost, lower, upper, integer, problem.matrix(), row_lower, row_upper)
+    col_group, row_group = col_group[lp.cols], row_group[lp.rows]
     col_order = np.argsort(col_group, kind="stable")
     row_order = np.argsort(row_group, kind="stable")
     col_start = np.searchsorted(col_group[col_order], np.arange(n_groups + 1))
     row_start = np.searchsorted(row_group[row_order], np.arange(n_groups + 1))
-    matrix = problem.matrix()
+    matrix = lp.matrix
     if n_groups > 1:  # one group (a single asset) needs no reordering: ~1 ms saved
         matrix = sp.csc_array(sp.csr_array(matrix)[row_order][:, col_order])
     indptr, indices, data = matrix.indptr, matrix.indices, matrix.data
@@ -361,15 +363,17 @@ def solve_separable(
         module = _optional_highspy()
     runner = _cached_runner(module, options, presolve) if module is not None else None
 
-    x_sorted = np.full(problem.num_cols, np.nan)
+    x_sorted = np.full(lp.cost.size, np.nan)
     statuses: list[SolveStatus] = []
-    total = 0.0
     for g in range(n_groups):
         c0, c1, r0, r1 = col_start[g], col_start[g + 1], row_start[g], row_start[g + 1]
         p0, p1 = indptr[c0], indptr[c1]
         rows = indices[p0:p1]
         if rows.size and (rows.min() < r0 or rows.max() >= r1):
             raise ValueError(f"group {g} is coupled to another group")
+        if c0 == c1 and r0 == r1:
+            statuses.append(SolveStatus.OPTIMAL)  # every column fixed: nothing to solve
+            continue
         # plain CSC arrays: a scipy matrix per group costs ~0.2 ms, a fifth of a small LP
         sub = _Csc(
             (indptr[c0 : c1 + 1] - p0).astype(np.int32),
@@ -378,30 +382,110 @@ def solve_separable(
             (int(r1 - r0), int(c1 - c0)),
         )
         cols, rws = col_order[c0:c1], row_order[r0:r1]
-        bounds = (cost[cols], lower[cols], upper[cols], integer[cols])
+        bounds = (lp.cost[cols], lp.lower[cols], lp.upper[cols], lp.integer[cols])
         if runner is not None:
             name = None if keys is None else keys[g]
             outcome = runner.run(
-                *bounds, sub, row_lower[rws], row_upper[rws], duals=False, key=name
+                *bounds, sub, lp.row_lower[rws], lp.row_upper[rws], duals=False, key=name
             )
         else:
             matrix = sp.csc_array((sub.data, sub.indices, sub.indptr), shape=sub.shape)
-            outcome = _run_scipy(*bounds, matrix, row_lower[rws], row_upper[rws], options, presolve)
+            outcome = _run_scipy(
+                *bounds, matrix, lp.row_lower[rws], lp.row_upper[rws], options, presolve
+            )
         statuses.append(outcome.status)
         if outcome.status.has_solution:
             x_sorted[c0:c1] = outcome.x
-            total += outcome.objective
-    x_all = np.empty(problem.num_cols)
-    x_all[col_order] = x_sorted
-    overall = _worst(statuses)
+    x_all = lp.fixed_x.copy()
+    x_all[lp.cols[col_order]] = x_sorted
+    solved = np.array([s.has_solution for s in statuses], bool)
+    all_groups = problem.groups()[0]
+    x_all[~solved[all_groups]] = np.nan
+    total = float(np.sum(cost * x_all, where=solved[all_groups]))
     return Solution(
-        overall,
+        _worst(statuses),
         total,
         x_all,
         dict(problem.variables),
         time.perf_counter() - started,
         None,
         tuple(statuses),
+    )
+
+
+@dataclass(frozen=True)
+class _Reduced:
+    """A problem without its fixed columns and its empty or single-entry rows (`_reduce`)."""
+
+    cols: IntArray
+    """Original index of every column kept."""
+    rows: IntArray
+    """Original index of every row kept."""
+    cost: FloatArray
+    lower: FloatArray
+    upper: FloatArray
+    integer: BoolArray
+    matrix: sp.csc_array
+    row_lower: FloatArray
+    row_upper: FloatArray
+    fixed_x: FloatArray
+    """Every original column: its value if it was fixed, NaN if it is kept."""
+
+
+def _reduce(
+    cost: FloatArray,
+    lower: FloatArray,
+    upper: FloatArray,
+    integer: BoolArray,
+    matrix: sp.csc_array,
+    row_lower: FloatArray,
+    row_upper: FloatArray,
+) -> _Reduced:
+    """The light presolve of `solve_separable`: HiGHS's own costs more than it saves on LPs
+    this small, yet their fixed columns (an offer in a closed interval, a firm deviation
+    of an unplugged EV) and the rows they leave with one entry (the power bound of an
+    interval without offers) are a third of a bidding LP, and HiGHS's time per solve
+    grows with its size. Fixed columns move into the row bounds; a row left with one
+    continuous column becomes that column's bounds; a row left empty is dropped unless
+    its bounds exclude 0 (it then keeps the group infeasible). One pass, no duals: the
+    reduced problem has the original's optimal values and objective."""
+    fixed = np.isfinite(lower) & (lower == upper)
+    fixed_x = np.where(fixed, lower, np.nan)
+    shift = matrix @ np.where(fixed, lower, 0.0)
+    row_lower, row_upper = row_lower - shift, row_upper - shift
+    cols = np.flatnonzero(~fixed)
+    kept = sp.csc_array(matrix[:, cols])
+    kept.eliminate_zeros()
+    lower, upper = lower[cols].copy(), upper[cols].copy()
+    count = np.bincount(kept.indices, minlength=kept.shape[0])
+    tolerance = 1e-9 * (1.0 + np.maximum(np.abs(row_lower), np.abs(row_upper)))
+    feasible = ~((row_lower > tolerance) | (row_upper < -tolerance))
+    drop = (count == 0) & feasible
+    entry_col = np.repeat(np.arange(cols.size), np.diff(kept.indptr))
+    single = count[kept.indices] == 1
+    single &= ~integer[cols][entry_col]
+    if single.any():
+        row, col, a = kept.indices[single], entry_col[single], kept.data[single]
+        low = np.where(a > 0, row_lower[row], row_upper[row]) / a
+        high = np.where(a > 0, row_upper[row], row_lower[row]) / a
+        np.maximum.at(lower, col, np.nan_to_num(low, nan=-np.inf))
+        np.minimum.at(upper, col, np.nan_to_num(high, nan=np.inf))
+        # bounds crossed by rounding alone (the rows held within HiGHS's tolerance)
+        close = (lower > upper) & (lower - upper <= 1e-9 * (1.0 + np.abs(upper)))
+        lower[close] = upper[close]
+        drop[row] = True
+    rows = np.flatnonzero(~drop)
+    return _Reduced(
+        cols,
+        rows,
+        cost[cols],
+        lower,
+        upper,
+        integer[cols],
+        sp.csc_array(kept[rows]),
+        row_lower[rows],
+        row_upper[rows],
+        fixed_x,
     )
 
 
