@@ -14,7 +14,7 @@ from tests.optimize.conftest import battery_fleet, limits, mixed_fleet, random_p
 from vpp.domain.units import Direction
 from vpp.optimize import bidding
 from vpp.optimize.bidding import BidInputs, ProductInput, build_bids, decomposition_gap
-from vpp.optimize.master import Proposals, contested_columns, solve_master
+from vpp.optimize.master import Master, Proposals, contested_columns, solve_master
 from vpp.optimize.problem import GrowingLp, Problem, SolverOptions, solve, solve_separable
 
 CONVERGED_GAP = 1e-6
@@ -91,6 +91,41 @@ def test_master_mix_keeps_caps_and_prices_the_binding_one() -> None:
     assert result.price_cny_per_kw[0, 0] == pytest.approx(0.1)
     assert result.price_cny_per_kw[0, 1] == 0.0
     assert result.objective_cny == pytest.approx(0.1 * (15.0 + 40.0))
+
+
+def test_master_started_from_plans_within_the_caps_reaches_the_same_optimum() -> None:
+    """Random plans for 40 assets, then the same plans trimmed to the caps: the master
+    started from the trimmed batch (`Master(start_batch=...)`) ends where a master
+    started from no plan ends."""
+    rng = np.random.default_rng(3)
+    n, k, t = 40, 2, 6
+    value = rng.uniform(-0.05, 0.2, (n, k, t))
+    firm_cost = rng.uniform(0.0, 0.1, t)
+    caps = np.full((k, t), 150.0)
+    lo, hi = np.full((n, t), -30.0), np.full((n, t), 30.0)
+    contested = contested_columns(lo, hi, caps)
+    offers = [rng.uniform(0, 20, (n, k, t)) for _ in range(3)]
+    firms = [rng.uniform(-5, 5, (n, t)) for _ in range(3)]
+    scale = np.minimum(1.0, caps / offers[0].sum(axis=0))  # (k, t): within every cap
+    trimmed = offers[0] * scale[None]
+
+    def master(start: int | None) -> float:
+        proposals = Proposals.start(value, firm_cost, contested, firms[0], offers[0])
+        proposals.add(np.arange(n), firms[0], trimmed)
+        result = Master(proposals, caps, SolverOptions(), start_batch=start).solve()
+        assert result is not None
+        for firm, offer in zip(firms[1:], offers[1:], strict=True):
+            proposals.add(np.arange(n), firm, offer)
+            result = Master(proposals, caps, SolverOptions(), start_batch=start).solve()
+            assert result is not None
+        assert (result.offer_kw.sum(axis=0)[contested] <= caps[contested] + 1e-6).all()
+        return result.objective_cny
+
+    assert master(1) == pytest.approx(master(None), rel=1e-9)
+    with pytest.raises(ValueError, match="one plan per asset"):
+        Proposals.start(value, firm_cost, contested, firms[0], offers[0]).add(
+            np.zeros(2, np.int64), firms[0][:2], offers[0][:2]
+        )
 
 
 @pytest.mark.parametrize("backend", ["scipy", "auto"])

@@ -504,7 +504,7 @@ def _price_rounds(
     reach = np.maximum(fleet.hi_kw - fleet.lo_kw, 0.0)  # (n, T) kW
     last = offer.copy()  # (n, K, T) each asset's plan at the price it last saw
     limit = max(1, int(PRICE_ROUND_SHARE * n))
-    master = Master(proposals, caps, master_options)
+    master = Master(proposals, caps, master_options, start_batch=1)  # the trimmed plans
     result = master.solve()
     if result is None:
         return None

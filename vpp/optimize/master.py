@@ -81,7 +81,10 @@ class Proposals:
     def add(self, assets: IntArray, firm_kw: FloatArray, offer_kw: FloatArray) -> None:
         """Append one plan for each of ``assets`` (a plan with no contested offer still
         counts: its firm schedule and other offers may beat the fallback's)."""
-        self.asset.append(np.asarray(assets, np.int64))
+        assets = np.asarray(assets, np.int64)
+        if np.unique(assets).size != assets.size:
+            raise ValueError("a batch holds at most one plan per asset")
+        self.asset.append(assets)
         self.firm_kw.append(np.array(firm_kw, np.float64))
         self.offer_kw.append(np.array(offer_kw, np.float64))
 
@@ -109,8 +112,19 @@ class Master:
     """The master LP (module docstring), grown by the proposals added since its last solve
     and re-solved warm (`vpp.optimize.problem.GrowingLp`)."""
 
-    def __init__(self, proposals: Proposals, cap_kw: FloatArray, options: SolverOptions) -> None:
+    def __init__(
+        self,
+        proposals: Proposals,
+        cap_kw: FloatArray,
+        options: SolverOptions,
+        start_batch: int | None = None,
+    ) -> None:
+        """``start_batch``: a batch of proposals that meets the caps on its own (e.g. plans
+        trimmed to them); the first solve starts from it, every plan of that batch chosen
+        whole, instead of from no plan at all, which cost HiGHS a pivot per asset just to
+        reach a plan (10,000 assets: 11,220 iterations and 2.2 s, now 2 and 0.06 s)."""
         self.proposals = proposals
+        self.start_batch = start_batch
         self.cap_kw = cap_kw
         n = proposals.fallback_firm_kw.shape[0]
         self.n_assets = n
@@ -143,6 +157,11 @@ class Master:
             )
             self.gain.append(gain)
             self.batches += 1
+        if self.start_batch is not None:
+            first = sum(a.size for a in proposals.asset[: self.start_batch])
+            chosen = proposals.asset[self.start_batch]
+            self.lp.start_from(first + np.arange(chosen.size), self.n_caps + chosen)
+            self.start_batch = None
         status, w, duals, _ = self.lp.solve()
         if not status.has_solution:
             return None
@@ -153,12 +172,14 @@ class Master:
         firm_mix = proposals.fallback_firm_kw * rest[:, None]
         offer_mix = proposals.fallback_offer_kw * rest[:, None, None]
         start = 0
-        for firm, offer in zip(proposals.firm_kw, proposals.offer_kw, strict=True):
-            part = w[start : start + firm.shape[0]]
-            at = assets[start : start + firm.shape[0]]
-            np.add.at(firm_mix, at, part[:, None] * firm)
-            np.add.at(offer_mix, at, part[:, None, None] * offer)
-            start += firm.shape[0]
+        batches = zip(proposals.asset, proposals.firm_kw, proposals.offer_kw, strict=True)
+        for at, firm, offer in batches:
+            weight = w[start : start + at.size]
+            mixed = np.flatnonzero(weight > 0)  # most plans carry no weight
+            # a batch holds one plan per asset, so its assets are distinct
+            firm_mix[at[mixed]] += weight[mixed, None] * firm[mixed]
+            offer_mix[at[mixed]] += weight[mixed, None, None] * offer[mixed]
+            start += at.size
         price = np.zeros(self.cap_kw.shape)
         price[contested] = np.maximum(-duals[: self.n_caps], 0.0)
         objective = float(self.base_cny.sum() + np.concatenate(self.gain) @ w)

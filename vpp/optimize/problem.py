@@ -541,6 +541,25 @@ class GrowingLp:
                 matrix.indices.astype(np.int32), np.asarray(matrix.data, np.float64),
             )  # fmt: skip
 
+    def start_from(self, basic_cols: IntArray, rows_at_upper: IntArray) -> None:
+        """Start the next solve from this basis: ``basic_cols`` basic, every other column
+        at 0, the rows ``rows_at_upper`` at their upper bound and the rest basic. The
+        caller vouches that it is a primal feasible basis (as many basic columns as rows
+        held at a bound, a non-singular basis matrix); without highspy it is ignored."""
+        if self._highs is None:
+            return
+        statuses = self._module.HighsBasisStatus
+        col_status = [statuses.kLower] * self.num_cols
+        for j in np.asarray(basic_cols).tolist():
+            col_status[j] = statuses.kBasic
+        row_status = [statuses.kBasic] * self.row_lower.size
+        for r in np.asarray(rows_at_upper).tolist():
+            row_status[r] = statuses.kUpper
+        basis = self._module.HighsBasis()
+        basis.col_status, basis.row_status = col_status, row_status
+        basis.valid = True
+        self._highs.setBasis(basis)
+
     def solve(self) -> tuple[SolveStatus, FloatArray, FloatArray, float]:
         """(status, x, row duals as in `Solution.dual`, objective) of the current LP."""
         if self._highs is None:
