@@ -12,7 +12,7 @@ requests (numbers in ``adapters/http/README.md``).
 the call until every outcome is ACKED (the receiver verified, applied and acked them).
 ``fanout_http_request_p99_ms``: 99th percentile over those rounds' requests, each from
 the moment it has its connection slot (body signed) until its answer is read. The
-adapter sends at most ``max_requests_per_origin`` (16) requests at once to one
+adapter sends at most ``max_requests_per_origin`` (6) requests at once to one
 ``host:port``, and here all 20 endpoints share the receiver's, so requests also wait for
 a slot: ``fanout_http_request_p99_incl_wait_ms`` (for information) counts that wait too.
 The receiver runs with the garbage-collector settings of the service's processes

@@ -127,10 +127,13 @@ class HttpAdapterConfig(BaseModel):
         default=100, ge=1, description="Most concurrent requests (and pooled connections)."
     )
     max_requests_per_origin: int = Field(
-        default=16,
+        default=6,
         ge=1,
         description="Most concurrent requests to one scheme://host:port, so that a small "
-        "gateway serving many endpoint paths is not flooded.",
+        "gateway serving many endpoint paths is not flooded. Requests beyond it would "
+        "only queue inside that server: 1,000 commands to 20 endpoints of one receiver "
+        "took the same 30-50 ms with 16, 8, 6 or 4, and each request's p99 fell from "
+        "23-27 ms (16) to 12-20 ms (6).",
     )
     keepalive_expiry_s: float = Field(
         default=90.0,
