@@ -209,11 +209,14 @@ def terminate(pg_url: str, backend_pid: int | None) -> None:
 
 
 def lock_holders(pg_url: str) -> list[int]:
-    """Server process ids of the sessions holding the scheduler's advisory lock."""
+    """Server process ids of the sessions holding the scheduler's advisory lock in this
+    database (an advisory lock is per database; tests running beside this one hold the
+    same key in theirs)."""
     key = lock_key(LOCK_NAME) & 0xFFFFFFFFFFFFFFFF  # pg_locks splits it into two oids
     with psycopg.connect(libpq_conninfo(pg_url), autocommit=True) as admin:
         rows = admin.execute(
             "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted"
+            " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
             " AND classid = %s::bigint::oid AND objid = %s::bigint::oid AND objsubid = 1",
             (key >> 32, key & 0xFFFFFFFF),
         ).fetchall()
