@@ -98,17 +98,19 @@ def to_day_matrix(
     """
     index = _utc_index(series)
     values = np.asarray(series.to_numpy(dtype=np.float64, na_value=np.nan), dtype=np.float64)
-    local = index + _MARKET_OFFSET
+    # market-time nanoseconds as integers: pandas' index arithmetic cost a fifth of an
+    # asset's whole forecast
+    local_ns = index.as_unit("ns").asi8 + _MARKET_OFFSET.value
     if first is None or last is None:
         if len(index) == 0:
             raise ValueError("an empty series needs explicit first and last days")
-        first = first or local.min().date()
-        last = last or local.max().date()
+        first = first or pd.Timestamp(int(local_ns.min())).date()
+        last = last or pd.Timestamp(int(local_ns.max())).date()
     days = market_days(first, last)
     matrix = np.full((len(days), INTERVALS_PER_DAY), np.nan)
     if len(index):
-        origin = pd.Timestamp(first)
-        slot = np.asarray((local.tz_localize(None) - origin) // _INTERVAL, dtype=np.int64)
+        origin_ns = pd.Timestamp(first).as_unit("ns").value
+        slot = (local_ns - origin_ns) // _INTERVAL.value
         ok = (slot >= 0) & (slot < matrix.size)
         matrix.reshape(-1)[slot[ok]] = values[ok]
     return days, matrix
