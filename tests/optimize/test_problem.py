@@ -140,29 +140,41 @@ def test_separable_reduction_keeps_the_optimum(backend: str) -> None:
 
 @pytest.mark.parametrize("backend", ["scipy", "highspy"])
 def test_separable_fixed_columns_and_infeasible_groups(backend: str) -> None:
-    # group 0: everything fixed (x0 = 2, cost 3); group 1: fixed x1 = 1 makes its only
-    # row (x1 + y1 <= 0 with y1 >= 0) infeasible; group 2: y2 <= 4 by a -2·y2 >= -8 row
+    # group 0: everything fixed (x0 = 2, y0 = 0, cost 3); group 1: fixed x1 = 1 makes its
+    # only row (x1 + y1 <= 0 with y1 >= 0) infeasible; group 2: y2 <= 4 by a -2·y2 >= -8
+    # row; group 3: everything fixed (x3 = 1, y3 = 0) and its row x3 <= 0 broken
     problem = Problem()
     x = problem.add_variables(
-        "x", (3,), lower=[2.0, 1.0, 0.0], upper=[2.0, 1.0, 0.0], cost=3.0, group=np.arange(3)
+        "x",
+        (4,),
+        lower=[2.0, 1.0, 0.0, 1.0],
+        upper=[2.0, 1.0, 0.0, 1.0],
+        cost=3.0,
+        group=np.arange(4),
     )
-    y = problem.add_variables("y", (3,), cost=[0.0, 0.0, -1.0], group=np.arange(3))
+    y = problem.add_variables(
+        "y", (4,), upper=[0.0, np.inf, np.inf, 0.0], cost=[0.0, 0.0, -1.0, 0.0], group=np.arange(4)
+    )
     problem.add_constraints(
         "sum",
         [
-            (x, sp.csr_array([[0, 1.0, 0], [0, 0, 0]])),
-            (y, sp.csr_array([[0, 1.0, 0], [0, 0, -2.0]])),
+            (x, sp.csr_array([[0, 1.0, 0, 0], [0, 0, 0, 0], [0, 0, 0, 1.0]])),
+            (y, sp.csr_array([[0, 1.0, 0, 0], [0, 0, -2.0, 0], [0, 0, 0, 0]])),
         ],
-        lower=[-np.inf, -8.0],
-        upper=[0.0, np.inf],
-        group=np.array([1, 2]),
+        lower=[-np.inf, -8.0, -np.inf],
+        upper=[0.0, np.inf, 0.0],
+        group=np.array([1, 2, 3]),
     )
     solution = solve_separable(problem, SolverOptions(backend=backend))  # type: ignore[arg-type]
-    assert solution.group_status[0] == SolveStatus.OPTIMAL
-    assert solution.group_status[1] == SolveStatus.INFEASIBLE
-    assert solution.group_status[2] == SolveStatus.OPTIMAL
+    assert solution.group_status == (
+        SolveStatus.OPTIMAL,
+        SolveStatus.INFEASIBLE,
+        SolveStatus.OPTIMAL,
+        SolveStatus.INFEASIBLE,
+    )
     assert solution.status == SolveStatus.INFEASIBLE
     assert solution.value("x")[[0, 2]] == pytest.approx([2.0, 0.0])
-    assert solution.value("y")[2] == pytest.approx(4.0)
-    assert np.isnan(solution.value("x")[1]) and np.isnan(solution.value("y")[1])
+    assert solution.value("y")[[0, 2]] == pytest.approx([0.0, 4.0])
+    assert np.isnan(solution.value("x")[[1, 3]]).all()
+    assert np.isnan(solution.value("y")[[1, 3]]).all()
     assert solution.objective == pytest.approx(3.0 * 2.0 - 4.0)  # solved groups only

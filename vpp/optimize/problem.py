@@ -375,8 +375,8 @@ def solve_separable(
         rows = indices[p0:p1]
         if rows.size and (rows.min() < r0 or rows.max() >= r1):
             raise ValueError(f"group {g} is coupled to another group")
-        if c0 == c1 and r0 == r1:
-            statuses.append(SolveStatus.OPTIMAL)  # every column fixed: nothing to solve
+        if c0 == c1:  # every column fixed: only rows their values break are left
+            statuses.append(SolveStatus.OPTIMAL if r0 == r1 else SolveStatus.INFEASIBLE)
             continue
         # plain CSC arrays: a scipy matrix per group costs ~0.2 ms, a fifth of a small LP
         sub = _Csc(
@@ -486,7 +486,9 @@ def _reduce(
     kept.eliminate_zeros()
     lower, upper = lower[cols].copy(), upper[cols].copy()
     count = np.bincount(kept.indices, minlength=kept.shape[0])
-    tolerance = 1e-9 * (1.0 + np.maximum(np.abs(row_lower), np.abs(row_upper)))
+    finite_lower = np.where(np.isfinite(row_lower), np.abs(row_lower), 0.0)
+    finite_upper = np.where(np.isfinite(row_upper), np.abs(row_upper), 0.0)
+    tolerance = 1e-9 * (1.0 + np.maximum(finite_lower, finite_upper))
     feasible = ~((row_lower > tolerance) | (row_upper < -tolerance))
     drop = (count == 0) & feasible
     entry_col = np.repeat(np.arange(cols.size), np.diff(kept.indptr))
