@@ -349,8 +349,9 @@ def solve_separable(
     # A lone LP (one site's reschedule) is not reduced: unreduced, every asset of a kind
     # has the same shape, and it starts from the last basis of that shape (measured p99
     # 12-13.5 ms CPU over 300 assets against 16-20 ms reduced, whose shapes vary by asset)
-    reduce = _reduce if n_groups > 1 else _unreduced
-    lp = reduce(cost, lower, upper, integer, problem.matrix(), row_lower, row_upper)
+    lp = _reduce(
+        cost, lower, upper, integer, problem.matrix(), row_lower, row_upper, skip=n_groups == 1
+    )
     col_group, row_group = col_group[lp.cols], row_group[lp.rows]
     col_order = np.argsort(col_group, kind="stable")
     row_order = np.argsort(row_group, kind="stable")
@@ -436,30 +437,6 @@ class _Reduced:
     """Every original column: its value if it was fixed, NaN if it is kept."""
 
 
-def _unreduced(
-    cost: FloatArray,
-    lower: FloatArray,
-    upper: FloatArray,
-    integer: BoolArray,
-    matrix: sp.csc_array,
-    row_lower: FloatArray,
-    row_upper: FloatArray,
-) -> _Reduced:
-    """The problem as it is, in `_reduce`'s form."""
-    return _Reduced(
-        np.arange(cost.size),
-        np.arange(row_lower.size),
-        cost,
-        lower,
-        upper,
-        integer,
-        matrix,
-        row_lower,
-        row_upper,
-        np.full(cost.size, np.nan),
-    )
-
-
 def _reduce(
     cost: FloatArray,
     lower: FloatArray,
@@ -468,15 +445,25 @@ def _reduce(
     matrix: sp.csc_array,
     row_lower: FloatArray,
     row_upper: FloatArray,
+    *,
+    skip: bool = False,
 ) -> _Reduced:
-    """The light presolve of `solve_separable`: HiGHS's own costs more than it saves on LPs
-    this small, yet their fixed columns (an offer in a closed interval, a firm deviation
-    of an unplugged EV) and the rows they leave with one entry (the power bound of an
-    interval without offers) are a third of a bidding LP, and HiGHS's time per solve
-    grows with its size. Fixed columns move into the row bounds; a row left with one
-    continuous column becomes that column's bounds; a row left empty is dropped unless
-    its bounds exclude 0 (it then keeps the group infeasible). One pass, no duals: the
-    reduced problem has the original's optimal values and objective."""
+    """The light presolve of `solve_separable` (``skip``: the problem as it is).
+
+    HiGHS's own presolve costs more than it saves on LPs this small, yet their fixed
+    columns (an offer in a closed interval, a firm deviation of an unplugged EV) and the
+    rows they leave with one entry (the power bound of an interval without offers) are a
+    third of a bidding LP, and HiGHS's time per solve grows with its size. Fixed columns
+    move into the row bounds; a row left with one continuous column becomes that
+    column's bounds; a row left empty is dropped unless its bounds exclude 0 (it then
+    keeps the group infeasible). One pass, no duals: the reduced problem has the
+    original's optimal values and objective."""
+    if skip:
+        every_col, every_row = np.arange(cost.size), np.arange(row_lower.size)
+        unfixed = np.full(cost.size, np.nan)
+        return _Reduced(
+            every_col, every_row, cost, lower, upper, integer, matrix, row_lower, row_upper, unfixed
+        )
     fixed = np.isfinite(lower) & (lower == upper)
     fixed_x = np.where(fixed, lower, np.nan)
     shift = matrix @ np.where(fixed, lower, 0.0)
