@@ -340,19 +340,15 @@ def solve_separable(
     costs is a few iterations from the optimum (re-planning an asset at new prices).
     """
     started = time.perf_counter()
-    col_group, row_group = problem.groups()
-    if (col_group < 0).any() or (row_group < 0).any():
+    group_of_col, group_of_row = problem.groups()
+    if (group_of_col < 0).any() or (group_of_row < 0).any():
         raise ValueError("solve_separable needs a group for every row and column")
-    n_groups = int(max(col_group.max(initial=-1), row_group.max(initial=-1))) + 1
-    cost, lower, upper, integer = problem.columns()
-    row_lower, row_upper = problem.row_bounds()
+    n_groups = int(max(group_of_col.max(initial=-1), group_of_row.max(initial=-1))) + 1
     # A lone LP (one site's reschedule) is not reduced: unreduced, every asset of a kind
     # has the same shape, and it starts from the last basis of that shape (measured p99
     # 12-13.5 ms CPU over 300 assets against 16-20 ms reduced, whose shapes vary by asset)
-    lp = _reduce(
-        cost, lower, upper, integer, problem.matrix(), row_lower, row_upper, skip=n_groups == 1
-    )
-    col_group, row_group = col_group[lp.cols], row_group[lp.rows]
+    lp = _reduce(problem, skip=n_groups == 1)
+    col_group, row_group = group_of_col[lp.cols], group_of_row[lp.rows]
     col_order = np.argsort(col_group, kind="stable")
     row_order = np.argsort(row_group, kind="stable")
     col_start = np.searchsorted(col_group[col_order], np.arange(n_groups + 1))
@@ -403,10 +399,9 @@ def solve_separable(
             x_sorted[c0:c1] = outcome.x
     x_all = lp.fixed_x.copy()
     x_all[lp.cols[col_order]] = x_sorted
-    solved = np.array([s.has_solution for s in statuses], bool)
-    all_groups = problem.groups()[0]
-    x_all[~solved[all_groups]] = np.nan
-    total = float(np.sum(cost * x_all, where=solved[all_groups]))
+    solved = np.array([s.has_solution for s in statuses], bool)[group_of_col]
+    x_all[~solved] = np.nan
+    total = float(np.sum(lp.all_cost * x_all, where=solved))
     return Solution(
         _worst(statuses),
         total,
@@ -435,19 +430,11 @@ class _Reduced:
     row_upper: FloatArray
     fixed_x: FloatArray
     """Every original column: its value if it was fixed, NaN if it is kept."""
+    all_cost: FloatArray
+    """Every original column's cost (the objective of a solution of the original)."""
 
 
-def _reduce(
-    cost: FloatArray,
-    lower: FloatArray,
-    upper: FloatArray,
-    integer: BoolArray,
-    matrix: sp.csc_array,
-    row_lower: FloatArray,
-    row_upper: FloatArray,
-    *,
-    skip: bool = False,
-) -> _Reduced:
+def _reduce(problem: Problem, *, skip: bool = False) -> _Reduced:
     """The light presolve of `solve_separable` (``skip``: the problem as it is).
 
     HiGHS's own presolve costs more than it saves on LPs this small, yet their fixed
@@ -458,12 +445,16 @@ def _reduce(
     column's bounds; a row left empty is dropped unless its bounds exclude 0 (it then
     keeps the group infeasible). One pass, no duals: the reduced problem has the
     original's optimal values and objective."""
+    cost, lower, upper, integer = problem.columns()
+    row_lower, row_upper = problem.row_bounds()
+    matrix = problem.matrix()
     if skip:
         every_col, every_row = np.arange(cost.size), np.arange(row_lower.size)
         unfixed = np.full(cost.size, np.nan)
         return _Reduced(
-            every_col, every_row, cost, lower, upper, integer, matrix, row_lower, row_upper, unfixed
-        )
+            every_col, every_row, cost, lower, upper, integer, matrix, row_lower, row_upper,
+            unfixed, cost,
+        )  # fmt: skip
     fixed = np.isfinite(lower) & (lower == upper)
     fixed_x = np.where(fixed, lower, np.nan)
     shift = matrix @ np.where(fixed, lower, 0.0)
@@ -503,6 +494,7 @@ def _reduce(
         row_lower[rows],
         row_upper[rows],
         fixed_x,
+        cost,
     )
 
 
