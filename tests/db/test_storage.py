@@ -50,6 +50,29 @@ def test_bulk_insert_skips_stored_duplicates_and_keeps_the_first(session: Sessio
     assert insert_readings(session, rows(a, 1, T0 + timedelta(days=1))) == 1
 
 
+def test_a_batch_interleaving_assets_keeps_each_assets_first_reading(session: Session) -> None:
+    """Readings arrive time step by time step for many assets, repeats included."""
+    assets = [uuid.uuid4() for _ in range(5)]
+    batch = [
+        (asset, T0 + timedelta(minutes=15 * step), float(10 * step + k), None, None, None, "good")
+        for step in range(4)
+        for k, asset in enumerate(assets)
+    ]
+    repeat = (assets[2], T0, -1.0, None, None, None, "good")  # same key as an earlier row
+    assert insert_readings(session, [*batch, repeat]) == len(batch)
+    for k, asset in enumerate(assets):
+        got = read_range(session, asset, T0, T0 + timedelta(days=1), 10)
+        assert [r.power_kw for r in got] == [float(10 * step + k) for step in range(4)]
+
+
+def test_bulk_rows_are_grouped_in_the_databases_own_key_order(session: Session) -> None:
+    """The bulk path groups a batch by ``UUID.int`` to follow the primary key's order."""
+    assets = [uuid.uuid4() for _ in range(50)]
+    insert_readings(session, [(a, T0, 1.0, None, None, None, "good") for a in assets])
+    stored = session.execute(select(TelemetryReading.asset_id).order_by(TelemetryReading.asset_id))
+    assert list(stored.scalars()) == sorted(assets, key=lambda a: a.int)
+
+
 def test_times_round_trip_as_aware_utc(session: Session) -> None:
     a = uuid.uuid4()
     beijing = timezone(timedelta(hours=8))
