@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from vpp.kit.audit import audit
 from vpp.kit.db import make_sessionmaker
 from vpp.models import Account, AuditEntry, TelemetryReading
-from vpp.telemetry.repository import insert_readings, read_range
+from vpp.telemetry.repository import _key_order, insert_readings, read_range
 
 T0 = datetime(2026, 11, 25, tzinfo=UTC)
 
@@ -65,12 +65,12 @@ def test_a_batch_interleaving_assets_keeps_each_assets_first_reading(session: Se
         assert [r.power_kw for r in got] == [float(10 * step + k) for step in range(4)]
 
 
-def test_bulk_rows_are_grouped_in_the_databases_own_key_order(session: Session) -> None:
-    """The bulk path groups a batch by ``UUID.int`` to follow the primary key's order."""
-    assets = [uuid.uuid4() for _ in range(50)]
-    insert_readings(session, [(a, T0, 1.0, None, None, None, "good") for a in assets])
+def test_the_bulk_paths_grouping_follows_the_databases_key_order(session: Session) -> None:
+    """The COPY groups a batch in `_key_order`, meant to be the primary key's own order."""
+    batch = [(uuid.uuid4(), T0, 1.0, None, None, None, "good") for _ in range(50)]
+    insert_readings(session, batch)
     stored = session.execute(select(TelemetryReading.asset_id).order_by(TelemetryReading.asset_id))
-    assert list(stored.scalars()) == sorted(assets, key=lambda a: a.int)
+    assert list(stored.scalars()) == [row[0] for row in sorted(batch, key=_key_order)]
 
 
 def test_times_round_trip_as_aware_utc(session: Session) -> None:
