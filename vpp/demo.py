@@ -240,7 +240,10 @@ def seed_park(session: Session, *, history_days: int = 28, seed: int = 7) -> lis
     """Create the park's enterprises, sites and assets (once) with telemetry history."""
     existing = session.execute(select(Account).where(Account.kind == "enterprise")).scalars().all()
     if existing:
-        return list(existing)
+        # The same order as a first seeding: PARK's. The query has none of its own, and
+        # PostgreSQL returns rows in whatever order the heap holds them after updates.
+        position = {spec.name: index for index, spec in enumerate(PARK)}
+        return sorted(existing, key=lambda account: position.get(account.name, len(PARK)))
     rng = random.Random(seed)
     enterprises = []
     for index, spec in enumerate(PARK):
