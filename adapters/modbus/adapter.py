@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import math
 import uuid
@@ -38,6 +37,7 @@ from adapters.modbus.registers import (
     slice_point,
 )
 from vpp.domain.commands import DeliveryOutcome, DeliveryStatus, SetpointCommand, TelemetryPoint
+from vpp.kit.eventloop import cancel_and_wait
 from vpp.ports import (
     AdapterHealth,
     AdapterSink,
@@ -137,11 +137,7 @@ class ModbusAdapter(AssetAdapter):
         self._started = False
         pollers = list(self._pollers.values())
         self._pollers.clear()
-        for task in pollers:
-            task.cancel()
-        for task in pollers:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(*pollers)
         for connection in self._connections.values():
             connection.close()
         self._connections.clear()
@@ -177,7 +173,10 @@ class ModbusAdapter(AssetAdapter):
 
     async def _poll_forever(self, asset_id: uuid.UUID) -> None:
         due = self.clock.now()
-        while True:
+        me = asyncio.current_task()
+        # A replaced or stopped poller ends here even if its cancellation was lost inside
+        # pymodbus (`cancel_and_wait`): otherwise a re-bound asset would be polled twice.
+        while self._pollers.get(asset_id) is me:
             try:
                 point = await self.poll(asset_id)
             except Exception:  # a bug must not stop the polling of this asset

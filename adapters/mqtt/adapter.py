@@ -47,6 +47,7 @@ from vpp.domain.commands import (
     SetpointCommand,
     TelemetryPoint,
 )
+from vpp.kit.eventloop import cancel_and_wait
 from vpp.ports import AdapterHealth, AdapterSink, AssetAdapter, BindingSettings, Clock
 
 log = logging.getLogger(__name__)
@@ -177,11 +178,7 @@ class MqttAdapter(AssetAdapter):
     async def stop(self) -> None:
         if self._session is not None:
             await self._session.stop()
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(*self._tasks)
         self._tasks = []
         await self._flush_telemetry()
         await self._forward_acks()

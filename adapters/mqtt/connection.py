@@ -35,6 +35,7 @@ from adapters.errors import (
     AdapterRejectedError,
     AdapterTimeoutError,
 )
+from vpp.kit.eventloop import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -593,10 +594,7 @@ class MqttSession:
         if conn is not None:
             await conn.close()
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(task)
         self._connection = None
         self._up.clear()
         self.last_error = "stopped"

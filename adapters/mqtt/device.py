@@ -20,7 +20,6 @@ are kept and sent after the reconnect.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import heapq
 import logging
 import uuid
@@ -47,6 +46,7 @@ from adapters.mqtt.payloads import (
     topic,
 )
 from vpp.domain.commands import SetpointCommand
+from vpp.kit.eventloop import cancel_and_wait
 from vpp.ports import Clock, SystemClock
 
 log = logging.getLogger(__name__)
@@ -128,14 +128,8 @@ class MqttDevice:
 
     async def stop(self) -> None:
         await self.session.stop()
-        if self._worker is not None:
-            self._worker.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._worker
-            self._worker = None
-        for task in list(self._ack_tasks):
-            task.cancel()
-        await asyncio.gather(*self._ack_tasks, return_exceptions=True)
+        await cancel_and_wait(self._worker, *self._ack_tasks)
+        self._worker = None
 
     async def __aenter__(self) -> MqttDevice:
         await self.start()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import uuid
 from collections.abc import Mapping, Sequence
@@ -13,6 +12,7 @@ from pydantic import Field
 
 from adapters.simulated.physics import Device, make_device
 from vpp.domain.commands import DeliveryOutcome, DeliveryStatus, SetpointCommand, TelemetryPoint
+from vpp.kit.eventloop import cancel_and_wait
 from vpp.ports import AdapterHealth, AdapterSink, AssetAdapter, BindingSettings, BoundAsset, Clock
 
 log = logging.getLogger(__name__)
@@ -67,11 +67,8 @@ class SimulatedAdapter(AssetAdapter):
         self._task = asyncio.create_task(self._report_forever(), name="simulated-telemetry")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
 
     async def deliver(self, commands: Sequence[SetpointCommand]) -> Sequence[DeliveryOutcome]:
         outcomes = []

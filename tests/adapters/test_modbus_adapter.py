@@ -21,6 +21,7 @@ from pymodbus.simulator import DataType as SimType
 from pymodbus.simulator import SimData, SimDevice
 
 from adapters.modbus import ModbusAdapter, ModbusBindingSettings
+from adapters.modbus.client import tcp_client
 from tests.adapters.sinks import RecordingSink
 from vpp.domain.commands import (
     DeliveryStatus,
@@ -325,6 +326,94 @@ async def test_server_down_means_retry_and_the_adapter_recovers(
     assert outcome.status is DeliveryStatus.ACKED, outcome.detail
     reading = await sink.next_reading(asset, lambda r: r.power_kw > 0)
     assert reading.power_kw == pytest.approx(20.0)
+
+
+class AnswersDespiteCancel:
+    """pymodbus's client, except that its first read returns the device's answer although
+    it was cancelled: what ``asyncio.wait_for`` (which pymodbus awaits answers with) does
+    on Python 3.11 when the answer and the cancellation arrive together. That read is held
+    until it is cancelled, so the race happens every time."""
+
+    def __init__(self, host: str, port: int, timeout_s: float) -> None:
+        self.inner = tcp_client(host, port, timeout_s)
+        self.holding = asyncio.Event()
+        self.reads = 0
+        self.swallowed = 0
+
+    @property
+    def connected(self) -> bool:
+        return bool(self.inner.connected)
+
+    async def connect(self) -> bool:
+        return await self.inner.connect()
+
+    def close(self) -> None:
+        self.inner.close()
+
+    async def read_holding_registers(self, address: int, **kwargs: Any) -> Any:
+        self.reads += 1
+        answer = await self.inner.read_holding_registers(address, **kwargs)
+        if self.reads > 1:
+            return answer
+        self.holding.set()
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            self.swallowed += 1
+        return answer
+
+    read_input_registers = read_holding_registers
+
+    def write_registers(self, address: int, values: Any, **kwargs: Any) -> Any:
+        return self.inner.write_registers(address, values, **kwargs)
+
+
+def recording_factory(clients: list[AnswersDespiteCancel]) -> Callable[..., AnswersDespiteCancel]:
+    def factory(host: str, port: int, timeout_s: float) -> AnswersDespiteCancel:
+        clients.append(AnswersDespiteCancel(host, port, timeout_s))
+        return clients[-1]
+
+    return factory
+
+
+@pytest.mark.anyio
+async def test_stop_ends_polling_even_when_a_cancellation_is_lost(
+    inverter: SimulatedInverter,
+) -> None:
+    clients: list[AnswersDespiteCancel] = []
+    adapter = ModbusAdapter(SystemClock(), client_factory=recording_factory(clients))
+    adapter.bind(uuid.uuid4(), binding(inverter.port, timeout_s=5.0))
+    await adapter.start(RecordingSink())
+    await until(lambda: bool(clients) and clients[0].holding.is_set())
+    with anyio.fail_after(5):
+        await adapter.stop()
+    [client] = clients
+    assert client.swallowed == 1
+    await asyncio.sleep(0.3)  # six poll intervals: a poller left running would read again
+    assert client.reads == 1
+
+
+@pytest.mark.anyio
+async def test_a_rebound_asset_is_polled_once_even_when_a_cancellation_is_lost(
+    inverter: SimulatedInverter,
+) -> None:
+    clients: list[AnswersDespiteCancel] = []
+    adapter = ModbusAdapter(SystemClock(), client_factory=recording_factory(clients))
+    asset = uuid.uuid4()
+    settings = binding(inverter.port, poll_interval_s=0.2, timeout_s=5.0)
+    await adapter.start(RecordingSink())
+    adapter.bind(asset, settings)
+    try:
+        await until(lambda: bool(clients) and clients[0].holding.is_set())
+        adapter.bind(asset, settings)  # a new poller replaces the held one
+        [client] = clients
+        await until(lambda: client.swallowed == 1)
+        started = client.reads
+        await asyncio.sleep(1.0)  # five intervals: one poller reads about 5 times, two 10
+        assert client.reads - started <= 7
+    finally:
+        with anyio.fail_after(5):
+            await adapter.stop()
 
 
 @pytest.mark.anyio

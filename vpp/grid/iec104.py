@@ -47,6 +47,7 @@ from vpp.domain.market import Instruction, InstructionAnswer
 from vpp.domain.time import interval_of
 from vpp.domain.units import Direction
 from vpp.grid.links import Intake, PoolReadings, ReadingsProvider, takes_effect
+from vpp.kit.eventloop import cancel_and_wait
 from vpp.ports import Clock, SystemClock
 
 log = logging.getLogger(__name__)
@@ -186,10 +187,8 @@ class Iec104Station:
         self._task = asyncio.create_task(self._refresh_forever(), name="iec104-refresh")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
         # Off the loop: a command callback on c104's thread may be waiting for the loop.
         await asyncio.to_thread(self.server.stop)
 
