@@ -40,7 +40,7 @@ test-fast: $(STAMP) ## run the tests without starting PostgreSQL (its tests are 
 	$(BIN)/python -m pytest -q
 
 soak: $(STAMP) ## the long runs (~30 min): 10-min soak on SQLite and PostgreSQL, long API fuzzing
-	scripts/with-postgres $(BIN)/python -m pytest -q -s -m long tests/soak tests/hostile
+	scripts/with-postgres $(BIN)/python -m pytest -q -s -m long --timeout=0 tests/soak tests/hostile
 
 lint: $(STAMP) ## ruff (lint and format check) and mypy
 	$(BIN)/ruff check .
