@@ -368,26 +368,31 @@ class AnswersDespiteCancel:
         return self.inner.write_registers(address, values, **kwargs)
 
 
-def recording_factory(clients: list[AnswersDespiteCancel]) -> Callable[..., AnswersDespiteCancel]:
+async def polling_held(
+    asset: uuid.UUID, port: int, settings: dict[str, Any]
+) -> tuple[ModbusAdapter, AnswersDespiteCancel]:
+    """An adapter polling ``asset`` at ``port``, its first read held (see above)."""
+    clients: list[AnswersDespiteCancel] = []
+
     def factory(host: str, port: int, timeout_s: float) -> AnswersDespiteCancel:
         clients.append(AnswersDespiteCancel(host, port, timeout_s))
         return clients[-1]
 
-    return factory
+    adapter = ModbusAdapter(SystemClock(), client_factory=factory)
+    adapter.bind(asset, binding(port, **settings))
+    await adapter.start(RecordingSink())
+    await until(lambda: bool(clients) and clients[0].holding.is_set())
+    [client] = clients
+    return adapter, client
 
 
 @pytest.mark.anyio
 async def test_stop_ends_polling_even_when_a_cancellation_is_lost(
     inverter: SimulatedInverter,
 ) -> None:
-    clients: list[AnswersDespiteCancel] = []
-    adapter = ModbusAdapter(SystemClock(), client_factory=recording_factory(clients))
-    adapter.bind(uuid.uuid4(), binding(inverter.port, timeout_s=5.0))
-    await adapter.start(RecordingSink())
-    await until(lambda: bool(clients) and clients[0].holding.is_set())
+    adapter, client = await polling_held(uuid.uuid4(), inverter.port, {"timeout_s": 5.0})
     with anyio.fail_after(5):
         await adapter.stop()
-    [client] = clients
     assert client.swallowed == 1
     await asyncio.sleep(0.3)  # six poll intervals: a poller left running would read again
     assert client.reads == 1
@@ -397,16 +402,11 @@ async def test_stop_ends_polling_even_when_a_cancellation_is_lost(
 async def test_a_rebound_asset_is_polled_once_even_when_a_cancellation_is_lost(
     inverter: SimulatedInverter,
 ) -> None:
-    clients: list[AnswersDespiteCancel] = []
-    adapter = ModbusAdapter(SystemClock(), client_factory=recording_factory(clients))
     asset = uuid.uuid4()
-    settings = binding(inverter.port, poll_interval_s=0.2, timeout_s=5.0)
-    await adapter.start(RecordingSink())
-    adapter.bind(asset, settings)
+    settings = {"poll_interval_s": 0.2, "timeout_s": 5.0}
+    adapter, client = await polling_held(asset, inverter.port, settings)
     try:
-        await until(lambda: bool(clients) and clients[0].holding.is_set())
-        adapter.bind(asset, settings)  # a new poller replaces the held one
-        [client] = clients
+        adapter.bind(asset, binding(inverter.port, **settings))  # replaces the held poller
         await until(lambda: client.swallowed == 1)
         started = client.reads
         await asyncio.sleep(1.0)  # five intervals: one poller reads about 5 times, two 10
