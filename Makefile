@@ -33,8 +33,9 @@ serve: $(STAMP) ## serve the API on the configured database (VPP_DATABASE_URL)
 
 # Two workers for two cores. A third was faster (431 s of pytest against 534 s), but the
 # soak's latency limit then failed when its server shared the cores with three workers.
-# With the soak run apart afterwards, three workers took 392 s, and the PostgreSQL
-# restart test then ended with 10 of 380 commands not acknowledged: not adopted.
+# With the soak run apart afterwards, three workers took 392-415 s over two runs, but in
+# one of them the PostgreSQL restart test ended with 10 of 380 commands not acknowledged
+# (cause not found): not adopted.
 test: $(STAMP) ## run every test on SQLite and on a throwaway PostgreSQL 15 (two workers)
 	scripts/with-postgres --fast $(BIN)/python -m pytest -q -n 2
 
