@@ -145,6 +145,23 @@ def test_growing_lp_matches_a_cold_solve(backend: str) -> None:
     assert duals == pytest.approx([-1.0])
 
 
+def test_growing_lp_solves_afresh_when_a_warm_resolve_stalls() -> None:
+    """A re-solve that reaches the iteration limit (here: any pivot at all) is solved
+    again from scratch, with the same optimum and duals as the warm path gives."""
+    options = SolverOptions(backend="highspy")
+    lp = GrowingLp(np.array([-np.inf]), np.array([2.0]), options, warm_iteration_limit=0)
+    lp.add_columns(np.array([-1.0, -2.0]), np.ones(2), sp.csc_array(np.ones((1, 2))))
+    assert lp.solve()[3] == pytest.approx(-3.0)
+    restarts = lp.cold_restarts
+    lp.add_columns(np.array([-3.0]), np.ones(1), sp.csc_array(np.ones((1, 1))))
+    status, x, duals, objective = lp.solve()
+    assert lp.cold_restarts == restarts + 1
+    assert status.has_solution
+    assert objective == pytest.approx(-5.0)
+    assert x == pytest.approx([0.0, 1.0, 1.0])
+    assert duals == pytest.approx([-1.0])
+
+
 def _box_lp(cost: float) -> Problem:
     problem = Problem()
     x = problem.add_variables("x", (2,), upper=3.0, cost=[cost, -1.0], group=0)

@@ -132,7 +132,13 @@ class Master:
             np.arange(n), proposals.fallback_firm_kw, proposals.fallback_offer_kw
         )
         self.n_caps = int(proposals.contested.sum())
-        upper = np.concatenate([cap_kw[proposals.contested], np.ones(n)])
+        # Each cap row is written as a share of its cap (Σ offer/cap <= 1), so that its
+        # entries are of the convexity rows' order: in kW, next to the ones of the
+        # convexity rows, HiGHS's scaling left the warm re-solves badly conditioned
+        # (10,000 assets, 12 rounds: 121,000 dual simplex iterations in 21 s; as shares
+        # 33,000 in 3.7 s, the same optimum).
+        self._cap_scale = 1.0 / cap_kw[proposals.contested]
+        upper = np.ones(self.n_caps + n)
         self.lp = GrowingLp(np.full(upper.size, -np.inf), upper, options)
         self.batches = 0
         self.gain: list[FloatArray] = []
@@ -150,7 +156,7 @@ class Master:
             j, c = np.nonzero(used > 0)
             rows = np.concatenate([c, self.n_caps + assets])
             cols = np.concatenate([j, np.arange(assets.size)])
-            vals = np.concatenate([used[j, c], np.ones(assets.size)])
+            vals = np.concatenate([used[j, c] * self._cap_scale[c], np.ones(assets.size)])
             shape = (self.n_caps + self.n_assets, assets.size)
             self.lp.add_columns(
                 -gain, np.ones(assets.size), sp.csc_array((vals, (rows, cols)), shape)
@@ -181,7 +187,7 @@ class Master:
             offer_mix[at[mixed]] += weight[mixed, None, None] * offer[mixed]
             start += at.size
         price = np.zeros(self.cap_kw.shape)
-        price[contested] = np.maximum(-duals[: self.n_caps], 0.0)
+        price[contested] = np.maximum(-duals[: self.n_caps] * self._cap_scale, 0.0)
         objective = float(self.base_cny.sum() + np.concatenate(self.gain) @ w)
         return MasterResult(firm_mix, np.clip(offer_mix, 0.0, None), price, objective)
 

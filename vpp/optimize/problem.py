@@ -498,23 +498,46 @@ def _reduce(problem: Problem, *, skip: bool = False) -> _Reduced:
     )
 
 
+_WARM_ITERATIONS = 10_000
+"""Simplex iterations a warm `GrowingLp` re-solve may take beyond its row count."""
+_NO_LIMIT = 2_147_483_647
+"""HiGHS's own default iteration limit (no limit)."""
+
+
 class GrowingLp:
     """min cost·x s.t. row_lower <= A·x <= row_upper, 0 <= x <= upper, whose columns
     arrive in batches between solves (column generation, e.g. `vpp.optimize.master`).
 
     With highspy the model stays loaded and each solve starts from the previous optimal
-    basis (new columns enter at 0, so it stays primal feasible: a few primal simplex
-    iterations instead of a cold solve, measured 10-50x faster on 10,000-asset masters);
-    without it every solve rebuilds the problem for `solve`. Presolve is off: it would
-    discard the warm start.
+    basis (new columns enter at 0, so it stays primal feasible: a few simplex iterations
+    instead of a cold solve, measured 10-50x faster on 10,000-asset masters); without it
+    every solve rebuilds the problem for `solve`. Presolve is off: it would discard the
+    warm start.
+
+    A warm re-solve can stall: now and then HiGHS's dual simplex wandered through about
+    100,000 degenerate pivots (27.6 s) on a 10,000-asset master that it otherwise
+    re-solves in 1,000-7,000 (0.1-0.5 s). A re-solve therefore stops after
+    ``warm_iteration_limit`` iterations (default: the row count plus `_WARM_ITERATIONS`)
+    and the LP is solved again from scratch with presolve, which took
+    0.4-1.6 s on the same masters; the next re-solve starts from that basis.
     """
 
     def __init__(
-        self, row_lower: FloatArray, row_upper: FloatArray, options: SolverOptions
+        self,
+        row_lower: FloatArray,
+        row_upper: FloatArray,
+        options: SolverOptions,
+        warm_iteration_limit: int | None = None,
     ) -> None:
         self.row_lower = np.asarray(row_lower, np.float64)
         self.row_upper = np.asarray(row_upper, np.float64)
         self.options = options
+        self.warm_iteration_limit = (
+            warm_iteration_limit
+            if warm_iteration_limit is not None
+            else self.row_lower.size + _WARM_ITERATIONS
+        )
+        self.cold_restarts = 0  # re-solves that hit the limit and were solved afresh
         self._cost: list[FloatArray] = []
         self._upper: list[FloatArray] = []
         self._matrix: list[sp.csc_array] = []
@@ -585,8 +608,16 @@ class GrowingLp:
                 return solution.status, solution.x, np.zeros(self.row_lower.size), math.nan
             return solution.status, solution.x, solution.dual("rows"), solution.objective
         highs = self._highs
-        highs.run()
         statuses = self._module.HighsModelStatus
+        highs.setOptionValue("simplex_iteration_limit", int(self.warm_iteration_limit))
+        highs.run()
+        if highs.getModelStatus() == statuses.kIterationLimit:
+            self.cold_restarts += 1
+            highs.clearSolver()  # drops the stalled basis
+            highs.setOptionValue("simplex_iteration_limit", _NO_LIMIT)
+            highs.setOptionValue("presolve", "on")
+            highs.run()
+            highs.setOptionValue("presolve", "off")
         info = highs.getInfo()
         if highs.getModelStatus() == statuses.kOptimal:
             status = SolveStatus.OPTIMAL
