@@ -3,6 +3,7 @@ bids on a two-worker Dask cluster equal to the in-process ones."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -73,6 +74,17 @@ def test_block_i_always_runs_on_worker_i(dask_blocks: DaskBlocks) -> None:
     again = blocks.map(lambda _: get_worker().address, list(range(4)))
     assert first == again
     assert first[0] == first[2] != first[1] == first[3]
+
+
+@pytest.mark.slow
+def test_local_workers_leave_memory_management_to_glibc(dask_blocks: DaskBlocks) -> None:
+    """Dask's default ``MALLOC_TRIM_THRESHOLD_`` made numpy-heavy blocks 2.4x slower
+    (`vpp.kit.compute.WORKER_ENVIRONMENT`); the numerical libraries stay single-threaded."""
+
+    def environment(_: int) -> tuple[str | None, str | None]:
+        return os.environ.get("MALLOC_TRIM_THRESHOLD_"), os.environ.get("OPENBLAS_NUM_THREADS")
+
+    assert dask_blocks.map(environment, [0, 1]) == [(None, "1"), (None, "1")]
 
 
 def _outlooks(session: Session) -> dict[str, MarketOutlook]:
