@@ -123,13 +123,19 @@ def open_compute(spec: str | None) -> Compute:
     from distributed import Client, LocalCluster  # a heavy import, only when configured
 
     if spec.startswith("local"):
+        import dask
+
         count = int(spec.partition(":")[2] or (os.cpu_count() or 1))
-        cluster = LocalCluster(  # type: ignore[no-untyped-call]
-            n_workers=count,
-            threads_per_worker=1,
-            processes=True,
-            dashboard_address=":0",  # its HTTP server (metrics) on a free port: never clashes
-        )
+        # A nanny copies its variables into this process's environment before spawning
+        # its worker, where they stay: one left by an earlier cluster would be inherited.
+        os.environ.pop("MALLOC_TRIM_THRESHOLD_", None)
+        with dask.config.set({"distributed.nanny.pre-spawn-environ": WORKER_ENVIRONMENT}):
+            cluster = LocalCluster(  # type: ignore[no-untyped-call]
+                n_workers=count,
+                threads_per_worker=1,
+                processes=True,
+                dashboard_address=":0",  # its HTTP server (metrics) on a free port
+            )
         client = Client(cluster, set_as_default=False)  # type: ignore[no-untyped-call]
         return Compute(
             DaskBlocks(client),
