@@ -128,6 +128,35 @@ def test_master_started_from_plans_within_the_caps_reaches_the_same_optimum() ->
         )
 
 
+def test_master_gives_a_repeated_plan_no_column_of_its_own() -> None:
+    """A plan that repeats an asset's contested offers for no more profit adds no column
+    (the start batch may name such plans); the same contested offers for more profit do."""
+    value = np.full((2, 1, 2), 0.1)  # CNY per kW-interval; interval 0 capped at 15 kW
+    caps = np.array([[15.0, 100.0]])
+    contested = contested_columns(np.full((2, 2), -20.0), np.full((2, 2), 20.0), caps)
+    firm, offer = np.zeros((2, 2)), np.full((2, 1, 2), 20.0)
+    trimmed = offer.copy()
+    trimmed[:, 0, 0] = 7.5  # within the cap together
+    proposals = Proposals.start(value, np.zeros(2), contested, firm, offer)
+    proposals.add(np.arange(2), firm, trimmed)
+    proposals.add(np.arange(2), firm, offer)  # the first plans again
+    master = Master(proposals, caps, SolverOptions(), start_batch=2)
+    result = master.solve()
+    assert result is not None
+    assert master.lp.num_cols == 4
+    assert result.objective_cny == pytest.approx(0.1 * (15.0 + 40.0))
+    richer = np.array([[[20.0, 25.0]]])  # asset 0: 5 kW more where nothing is capped
+    poorer = np.array([[[20.0, 15.0]]])  # asset 1: 5 kW less
+    proposals.add(np.array([0]), firm[:1], richer)
+    proposals.add(np.array([1]), firm[1:], poorer)
+    again = master.solve()
+    assert again is not None
+    assert master.lp.num_cols == 5
+    # the cap's 15 kW go to asset 0's richer plan at weight 0.75: 5 kW x 0.75 more
+    assert again.objective_cny == pytest.approx(0.1 * (15.0 + 40.0 + 0.75 * 5.0))
+    assert again.offer_kw[:, 0, 0].sum() == pytest.approx(15.0)
+
+
 @pytest.mark.parametrize("backend", ["scipy", "auto"])
 def test_growing_lp_matches_a_cold_solve(backend: str) -> None:
     """max x0 + 2·x1 + 3·x2 s.t. x0 + x1 + x2 <= 2, x <= 1, columns added in two batches."""

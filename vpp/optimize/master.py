@@ -141,54 +141,84 @@ class Master:
         upper = np.ones(self.n_caps + n)
         self.lp = GrowingLp(np.full(upper.size, -np.inf), upper, options)
         self.batches = 0
-        self.gain: list[FloatArray] = []
+        # A plan whose contested offers equal those of a column the asset already has,
+        # for no more profit, gets no column of its own: the copies only tied the LP
+        # (10,000 assets: a third of the columns, most of them plans the caps did not
+        # trim). Per batch: each plan's column, and the plans that own theirs.
+        self._known: dict[tuple[int, bytes], tuple[int, float]] = {}
+        self._slot: list[IntArray] = []
+        self._own: list[IntArray] = []
+        self._col_asset: list[IntArray] = []
+        self._col_gain: list[FloatArray] = []
+
+    def _add_batch(self, b: int) -> None:
+        proposals = self.proposals
+        assets = proposals.asset[b]
+        firm, offer = proposals.firm_kw[b], proposals.offer_kw[b]
+        gain = proposals.profit(assets, firm, offer) - self.base_cny[assets]
+        used = np.ascontiguousarray(offer[:, proposals.contested])  # (J, C)
+        slot = np.empty(assets.size, np.int64)
+        own: list[int] = []
+        next_col = self.lp.num_cols
+        for j, asset in enumerate(assets.tolist()):
+            key = (asset, used[j].tobytes())
+            known = self._known.get(key)
+            if known is not None and known[1] >= gain[j] - 1e-9:
+                slot[j] = known[0]
+                continue
+            slot[j] = next_col
+            self._known[key] = (next_col, float(gain[j]))
+            own.append(j)
+            next_col += 1
+        kept = np.asarray(own, np.int64)
+        self._slot.append(slot)
+        self._own.append(kept)
+        self._col_asset.append(assets[kept])
+        self._col_gain.append(gain[kept])
+        if kept.size == 0:
+            return
+        plan, cap = np.nonzero(used[kept] > 0)
+        rows = np.concatenate([cap, self.n_caps + assets[kept]])
+        cols = np.concatenate([plan, np.arange(kept.size)])
+        vals = np.concatenate([used[kept][plan, cap] * self._cap_scale[cap], np.ones(kept.size)])
+        shape = (self.n_caps + self.n_assets, kept.size)
+        self.lp.add_columns(
+            -gain[kept], np.ones(kept.size), sp.csc_array((vals, (rows, cols)), shape)
+        )
 
     def solve(self) -> MasterResult | None:
         """Add the new proposals as columns, solve; None if HiGHS finds no solution."""
         proposals = self.proposals
-        contested = proposals.contested
         while self.batches < len(proposals.asset):
-            b = self.batches
-            assets = proposals.asset[b]
-            firm, offer = proposals.firm_kw[b], proposals.offer_kw[b]
-            gain = proposals.profit(assets, firm, offer) - self.base_cny[assets]
-            used = offer[:, contested]  # (J, C)
-            j, c = np.nonzero(used > 0)
-            rows = np.concatenate([c, self.n_caps + assets])
-            cols = np.concatenate([j, np.arange(assets.size)])
-            vals = np.concatenate([used[j, c] * self._cap_scale[c], np.ones(assets.size)])
-            shape = (self.n_caps + self.n_assets, assets.size)
-            self.lp.add_columns(
-                -gain, np.ones(assets.size), sp.csc_array((vals, (rows, cols)), shape)
-            )
-            self.gain.append(gain)
+            self._add_batch(self.batches)
             self.batches += 1
         if self.start_batch is not None:
-            first = sum(a.size for a in proposals.asset[: self.start_batch])
             chosen = proposals.asset[self.start_batch]
-            self.lp.start_from(first + np.arange(chosen.size), self.n_caps + chosen)
+            self.lp.start_from(self._slot[self.start_batch], self.n_caps + chosen)
             self.start_batch = None
         status, w, duals, _ = self.lp.solve()
         if not status.has_solution:
             return None
         w = np.clip(w, 0.0, 1.0)
         n = self.n_assets
-        assets = np.concatenate(proposals.asset)
-        rest = np.clip(1.0 - np.bincount(assets, weights=w, minlength=n), 0.0, 1.0)
+        col_asset = np.concatenate(self._col_asset)
+        rest = np.clip(1.0 - np.bincount(col_asset, weights=w, minlength=n), 0.0, 1.0)
         firm_mix = proposals.fallback_firm_kw * rest[:, None]
         offer_mix = proposals.fallback_offer_kw * rest[:, None, None]
         start = 0
-        batches = zip(proposals.asset, proposals.firm_kw, proposals.offer_kw, strict=True)
-        for at, firm, offer in batches:
-            weight = w[start : start + at.size]
-            mixed = np.flatnonzero(weight > 0)  # most plans carry no weight
+        batches = zip(
+            proposals.asset, proposals.firm_kw, proposals.offer_kw, self._own, strict=True
+        )
+        for at, firm, offer, own in batches:
+            weight = w[start : start + own.size]
+            mixed = own[weight > 0]  # most plans carry no weight
             # a batch holds one plan per asset, so its assets are distinct
-            firm_mix[at[mixed]] += weight[mixed, None] * firm[mixed]
-            offer_mix[at[mixed]] += weight[mixed, None, None] * offer[mixed]
-            start += at.size
+            firm_mix[at[mixed]] += weight[weight > 0, None] * firm[mixed]
+            offer_mix[at[mixed]] += weight[weight > 0, None, None] * offer[mixed]
+            start += own.size
         price = np.zeros(self.cap_kw.shape)
-        price[contested] = np.maximum(-duals[: self.n_caps] * self._cap_scale, 0.0)
-        objective = float(self.base_cny.sum() + np.concatenate(self.gain) @ w)
+        price[proposals.contested] = np.maximum(-duals[: self.n_caps] * self._cap_scale, 0.0)
+        objective = float(self.base_cny.sum() + np.concatenate(self._col_gain) @ w)
         return MasterResult(firm_mix, np.clip(offer_mix, 0.0, None), price, objective)
 
 
