@@ -77,6 +77,22 @@ def test_block_i_always_runs_on_worker_i(dask_blocks: DaskBlocks) -> None:
 
 
 @pytest.mark.slow
+def test_imap_sends_blocks_ahead_and_answers_in_order(dask_blocks: DaskBlocks) -> None:
+    events: list[tuple[str, int]] = []
+
+    def blocks() -> Iterator[int]:
+        for i in range(6):
+            events.append(("read", i))
+            yield i
+
+    for answer in dask_blocks.imap(lambda x: x * x, blocks(), ahead=3):
+        events.append(("answer", answer))
+    assert [v for kind, v in events if kind == "answer"] == [i * i for i in range(6)]
+    # three blocks out before the first answer is taken, and no fourth
+    assert events.index(("read", 2)) < events.index(("answer", 0)) < events.index(("read", 3))
+
+
+@pytest.mark.slow
 def test_local_workers_leave_memory_management_to_glibc(dask_blocks: DaskBlocks) -> None:
     """Dask's default ``MALLOC_TRIM_THRESHOLD_`` made numpy-heavy blocks 2.4x slower
     (`vpp.kit.compute.WORKER_ENVIRONMENT`); the numerical libraries stay single-threaded."""

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import date, timedelta
 from typing import Any, TypeVar
 
@@ -66,46 +65,55 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 
-class Gate:
-    """A fan-out of 2 workers whose every group but the last waits until the next group's
-    telemetry is being read: it only gets through if reading and forecasting overlap."""
+class Recorder:
+    """A fan-out of 2 workers that notes how `outlooks_of` hands it the blocks."""
 
-    def __init__(self, groups: int) -> None:
-        self.groups = groups
-        self.reading = threading.Event()
-        self.overlapped: list[bool] = []
+    def __init__(self, reads: list[int]) -> None:
+        self.reads = reads
+        self.ahead = 0
+        self.reads_when_first_sent = -1
 
     @property
     def workers(self) -> int:
         return 2
 
     def map(self, task: Callable[[T], R], blocks: Sequence[T]) -> list[R]:
-        if len(self.overlapped) < self.groups - 1:
-            self.overlapped.append(self.reading.wait(timeout=30))
-            self.reading.clear()
-        return [task(block) for block in blocks]
+        raise AssertionError("outlooks_of streams its blocks")
+
+    def imap(self, task: Callable[[T], R], blocks: Iterable[T], ahead: int) -> Iterator[R]:
+        self.ahead = ahead
+        pending = iter(blocks)
+        first = next(pending)
+        self.reads_when_first_sent = len(self.reads)
+        yield task(first)
+        yield from (task(block) for block in pending)
 
 
-def test_the_next_group_is_read_while_the_workers_forecast(
+def test_blocks_are_read_as_the_fan_out_takes_them(
     session: Session, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    owner = enterprise(session, "Group Co")
+    """Each block's telemetry is read when the engine asks for the block, so reading and
+    forecasting overlap (`BlockMap.imap`), two blocks per worker ahead."""
+    owner = enterprise(session, "Stream Co")
     assets = [
         add_asset(session, owner, "curtailable_load", {"nominal_kw": 100 + n, "min_kw": 50})
         for n in range(5)
     ]
     session.flush()
-    gate = Gate(groups=3)  # blocks of one asset, two per group: [a, b], [c, d], [e]
+    reads: list[int] = []
     read = service.read_histories
 
     def reading(*args: Any, **kwargs: Any) -> Any:
-        gate.reading.set()
+        reads.append(1)
         return read(*args, **kwargs)
 
     monkeypatch.setattr(service, "read_histories", reading)
     monkeypatch.setattr(service, "block_size", lambda _assets, _workers: 1)
-    outlooks = service.outlooks_of(session, assets, DAY, gate)
-    assert gate.overlapped == [True, True]
+    engine = Recorder(reads)
+    outlooks = service.outlooks_of(session, assets, DAY, engine)
+    assert engine.ahead == 2 * 2
+    assert engine.reads_when_first_sent == 1  # not all five blocks read up front
+    assert len(reads) == 5
     assert [o.median_kw[0] for o in outlooks] == [
         o.median_kw[0] for o in (service.outlook_of(session, a, DAY) for a in assets)
     ]

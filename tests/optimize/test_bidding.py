@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -228,6 +228,9 @@ class TwoWorkers:
     def map(self, task: Callable[[Any], Any], blocks: Sequence[Any]) -> list[Any]:
         self.sizes.append([0 if b is None else b[0].n_assets for b in blocks])
         return [task(b) for b in blocks]
+
+    def imap(self, task: Callable[[Any], Any], blocks: Iterable[Any], ahead: int) -> Iterator[Any]:
+        raise AssertionError("the bid's blocks go out together")
 
 
 def test_blocks_split_gives_the_same_plan(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import math
 import uuid
 from collections.abc import Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -40,6 +39,8 @@ MAX_READINGS = 200_000
 """Most readings of one asset read for its forecast (the newest kept)."""
 BLOCK_ASSETS = 1000
 """Most assets forecast together in one block (one telemetry read, one vectorised fit)."""
+READ_AHEAD_PER_WORKER = 2
+"""Blocks per worker read and sent before the first of them is answered (`outlooks_of`)."""
 MIN_BLOCK_ASSETS = 100
 """Fewest assets of a block when a pool is split to keep every worker busy: below this the
 shipping costs more than the second worker saves."""
@@ -173,37 +174,23 @@ def outlooks_of(
 ) -> list[AssetOutlook]:
     """Every asset's outlook for ``day``, in order: blocks of assets (`block_size`) read
     and forecast together, fanned out over ``blocks`` (None: the process's engine,
-    ``vpp.kit.compute.current``), as many blocks at a time as it has workers.
+    ``vpp.kit.compute.current``).
 
-    While the workers forecast one group of blocks, this thread reads the next group's
-    telemetry, so the database and the workers are busy at the same time.
+    Each block goes to a worker as soon as its telemetry is read, and up to two blocks
+    per worker are out at once (`READ_AHEAD_PER_WORKER`): the database and the workers
+    are busy at the same time, and only those blocks' telemetry is held. Reading two
+    blocks at a time and waiting for both forecasts before sending the next two left
+    workers idle: 10,000 assets on two local workers took 12.9-14.0 s, one block at a
+    time 11.5-12.4 s.
     """
     engine = current() if blocks is None else blocks
     size = block_size(len(assets), engine.workers)
-    groups = _groups(_jobs(session, assets, day, size), engine.workers)
-    first = next(groups, None)
-    if first is None:
-        return []
-    out: list[AssetOutlook] = []
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="outlooks") as pool:
-        running = pool.submit(engine.map, outlook_block, first)
-        for group in groups:  # read while the workers forecast the group before
-            out.extend(o for part in running.result() for o in part)
-            running = pool.submit(engine.map, outlook_block, group)
-        out.extend(o for part in running.result() for o in part)
-    return out
-
-
-def _groups(jobs: Iterator[OutlookJob], size: int) -> Iterator[list[OutlookJob]]:
-    """The jobs ``size`` at a time (the last group may be smaller)."""
-    group: list[OutlookJob] = []
-    for job in jobs:
-        group.append(job)
-        if len(group) >= size:
-            yield group
-            group = []
-    if group:
-        yield group
+    ahead = READ_AHEAD_PER_WORKER * engine.workers
+    return [
+        o
+        for part in engine.imap(outlook_block, _jobs(session, assets, day, size), ahead)
+        for o in part
+    ]
 
 
 def _number(value: float) -> float | None:

@@ -20,7 +20,8 @@ from __future__ import annotations
 import os
 import re
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -52,21 +53,36 @@ class DaskBlocks:
     def workers(self) -> int:
         return max(1, len(self._addresses()))
 
+    def _submit(self, task: Callable[[T], R], block: T, address: str) -> Any:
+        where = [address]
+        # the data goes straight to its worker, not inside the task graph (megabytes of
+        # telemetry or LP data would pass through the scheduler)
+        [data] = self.client.scatter([block], workers=where, hash=False)
+        return self.client.submit(task, data, workers=where, allow_other_workers=True, pure=False)
+
     def map(self, task: Callable[[T], R], blocks: Sequence[T]) -> list[R]:
         addresses = self._addresses()
         if not addresses:  # no worker connected: a fan-out would wait for one forever
             return [task(block) for block in blocks]
-        futures = []
-        for i, block in enumerate(blocks):
-            where = [addresses[i % len(addresses)]]
-            # the data goes straight to its worker, not inside the task graph (megabytes
-            # of telemetry or LP data would pass through the scheduler)
-            [data] = self.client.scatter([block], workers=where, hash=False)
-            futures.append(
-                self.client.submit(task, data, workers=where, allow_other_workers=True, pure=False)
-            )
+        futures = [
+            self._submit(task, block, addresses[i % len(addresses)])
+            for i, block in enumerate(blocks)
+        ]
         results: list[R] = self.client.gather(futures)
         return results
+
+    def imap(self, task: Callable[[T], R], blocks: Iterable[T], ahead: int) -> Iterator[R]:
+        addresses = self._addresses()
+        if not addresses:
+            yield from (task(block) for block in blocks)
+            return
+        pending: deque[Any] = deque()
+        for i, block in enumerate(blocks):
+            pending.append(self._submit(task, block, addresses[i % len(addresses)]))
+            while len(pending) >= max(ahead, 1):
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
 
 
 @dataclass

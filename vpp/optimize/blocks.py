@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 import zlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
@@ -45,6 +45,12 @@ class BlockMap(Protocol):
         """``[task(b) for b in blocks]``, in order; ``task`` must be picklable."""
         ...
 
+    def imap(self, task: Callable[[T], R], blocks: Iterable[T], ahead: int) -> Iterator[R]:
+        """``task(b)`` for each block, in order, taking the blocks as they come: up to
+        ``ahead`` blocks are out at once, so the caller makes the next blocks (e.g. reads
+        their data) while the workers run the earlier ones."""
+        ...
+
 
 class InProcess:
     """The `BlockMap` that runs every block here, one after the other (no fan-out)."""
@@ -55,6 +61,9 @@ class InProcess:
 
     def map(self, task: Callable[[T], R], blocks: Sequence[T]) -> list[R]:
         return [task(block) for block in blocks]
+
+    def imap(self, task: Callable[[T], R], blocks: Iterable[T], ahead: int) -> Iterator[R]:
+        return (task(block) for block in blocks)
 
 
 IN_PROCESS = InProcess()
