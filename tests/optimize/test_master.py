@@ -157,6 +157,36 @@ def test_master_gives_a_repeated_plan_no_column_of_its_own() -> None:
     assert again.offer_kw[:, 0, 0].sum() == pytest.approx(15.0)
 
 
+def test_an_asset_without_contested_offers_stays_outside_the_master_lp() -> None:
+    """Asset 2 offers only where nothing is capped: no column, its best plan taken whole;
+    once it proposes into the capped interval, that plan and its best one join the LP."""
+    value = np.full((3, 1, 2), 0.1)
+    caps = np.array([[15.0, math.inf]])
+    contested = contested_columns(np.full((3, 2), -20.0), np.full((3, 2), 20.0), caps)
+    assert contested.tolist() == [[True, False]]
+    firm = np.zeros((3, 2))
+    offer = np.array([[[20.0, 20.0]], [[20.0, 20.0]], [[0.0, 20.0]]])
+    proposals = Proposals.start(value, np.zeros(2), contested, firm, offer)
+    master = Master(proposals, caps, SolverOptions())
+    first = master.solve()
+    assert first is not None
+    assert master.lp.num_cols == 2
+    assert first.objective_cny == pytest.approx(0.1 * (60.0 + 15.0))
+    proposals.add(np.array([2]), firm[2:], np.array([[[0.0, 25.0]]]))
+    better = master.solve()
+    assert better is not None
+    assert master.lp.num_cols == 2
+    assert better.offer_kw[2, 0] == pytest.approx([0.0, 25.0])
+    assert better.objective_cny == pytest.approx(first.objective_cny + 0.1 * 5.0)
+    proposals.add(np.array([2]), firm[2:], np.array([[[10.0, 25.0]]]))
+    joined = master.solve()
+    assert joined is not None
+    assert master.lp.num_cols == 4
+    assert joined.offer_kw[2, 0, 1] == pytest.approx(25.0)
+    assert joined.offer_kw[:, 0, 0].sum() == pytest.approx(15.0)
+    assert joined.objective_cny == pytest.approx(better.objective_cny)
+
+
 @pytest.mark.parametrize("backend", ["scipy", "auto"])
 def test_growing_lp_matches_a_cold_solve(backend: str) -> None:
     """max x0 + 2·x1 + 3·x2 s.t. x0 + x1 + x2 <= 2, x <= 1, columns added in two batches."""

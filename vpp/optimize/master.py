@@ -141,50 +141,77 @@ class Master:
         upper = np.ones(self.n_caps + n)
         self.lp = GrowingLp(np.full(upper.size, -np.inf), upper, options)
         self.batches = 0
-        # A plan whose contested offers equal those of a column the asset already has,
-        # for no more profit, gets no column of its own: the copies only tied the LP
-        # (10,000 assets: a third of the columns, most of them plans the caps did not
-        # trim). Per batch: each plan's column, and the plans that own theirs.
+        # Columns only where they can matter. A plan whose contested offers equal those
+        # of a column the asset already has, for no more profit, gets none: the copies
+        # only tied the LP (10,000 assets: a third of the columns, most of them plans
+        # the caps did not trim). Nor does an asset none of whose plans offers into a
+        # contested column (45 % of the cycle benchmark's assets): its best such plan,
+        # if it beats the fallback, is taken whole, outside the LP.
         self._known: dict[tuple[int, bytes], tuple[int, float]] = {}
-        self._slot: list[IntArray] = []
-        self._own: list[IntArray] = []
-        self._col_asset: list[IntArray] = []
-        self._col_gain: list[FloatArray] = []
+        self._slot: list[IntArray] = []  # per batch: each plan's column (-1: none)
+        self._in_lp = np.zeros(n, np.bool_)
+        self._free_gain = np.zeros(n)  # best gain of a plan without contested offers
+        self._free_plan = np.full((n, 2), -1, np.int64)  # its (batch, position)
+        self._col_asset: list[int] = []
+        self._col_gain: list[float] = []
+        self._col_source: list[tuple[int, int]] = []  # (batch, position) of each column
+
+    def _gain(self, b: int) -> FloatArray:
+        proposals = self.proposals
+        assets = proposals.asset[b]
+        profit = proposals.profit(assets, proposals.firm_kw[b], proposals.offer_kw[b])
+        return np.asarray(profit - self.base_cny[assets], np.float64)
 
     def _add_batch(self, b: int) -> None:
         proposals = self.proposals
         assets = proposals.asset[b]
-        firm, offer = proposals.firm_kw[b], proposals.offer_kw[b]
-        gain = proposals.profit(assets, firm, offer) - self.base_cny[assets]
-        used = np.ascontiguousarray(offer[:, proposals.contested])  # (J, C)
-        slot = np.empty(assets.size, np.int64)
-        own: list[int] = []
-        next_col = self.lp.num_cols
-        for j, asset in enumerate(assets.tolist()):
-            key = (asset, used[j].tobytes())
+        gain = self._gain(b)
+        used = np.ascontiguousarray(proposals.offer_kw[b][:, proposals.contested])  # (J, C)
+        uses: npt.NDArray[np.bool_] = np.asarray((used > 0).any(axis=1), np.bool_)
+        slot = np.full(assets.size, -1, np.int64)
+        new: list[tuple[int, int, int, float, FloatArray]] = []  # asset, batch, pos, gain, used
+
+        def column(asset: int, batch: int, pos: int, value: float, usage: FloatArray) -> int:
+            key = (asset, usage.tobytes())
             known = self._known.get(key)
-            if known is not None and known[1] >= gain[j] - 1e-9:
-                slot[j] = known[0]
+            if known is not None and known[1] >= value - 1e-9:
+                return known[0]
+            col = self.lp.num_cols + len(new)
+            self._known[key] = (col, value)
+            new.append((asset, batch, pos, value, usage))
+            return col
+
+        for j, asset in enumerate(assets.tolist()):
+            if not uses[j] and not self._in_lp[asset]:
+                if gain[j] > self._free_gain[asset] + 1e-9:
+                    self._free_gain[asset] = gain[j]
+                    self._free_plan[asset] = (b, j)
                 continue
-            slot[j] = next_col
-            self._known[key] = (next_col, float(gain[j]))
-            own.append(j)
-            next_col += 1
-        kept = np.asarray(own, np.int64)
+            if not self._in_lp[asset]:
+                self._in_lp[asset] = True
+                fb, fj = self._free_plan[asset].tolist()
+                if fb >= 0:  # its best plan so far joins the mix
+                    free_usage = np.ascontiguousarray(
+                        proposals.offer_kw[fb][fj, proposals.contested]
+                    )
+                    column(asset, fb, fj, float(self._free_gain[asset]), free_usage)
+            slot[j] = column(asset, b, j, float(gain[j]), used[j])
         self._slot.append(slot)
-        self._own.append(kept)
-        self._col_asset.append(assets[kept])
-        self._col_gain.append(gain[kept])
-        if kept.size == 0:
+        if not new:
             return
-        plan, cap = np.nonzero(used[kept] > 0)
-        rows = np.concatenate([cap, self.n_caps + assets[kept]])
-        cols = np.concatenate([plan, np.arange(kept.size)])
-        vals = np.concatenate([used[kept][plan, cap] * self._cap_scale[cap], np.ones(kept.size)])
-        shape = (self.n_caps + self.n_assets, kept.size)
-        self.lp.add_columns(
-            -gain[kept], np.ones(kept.size), sp.csc_array((vals, (rows, cols)), shape)
-        )
+        n_new = len(new)
+        usage = np.stack([u for *_, u in new])
+        owner = np.array([a for a, *_ in new], np.int64)
+        value = np.array([v for _, _, _, v, _ in new])
+        self._col_asset.extend(owner.tolist())
+        self._col_gain.extend(value.tolist())
+        self._col_source.extend((nb, nj) for _, nb, nj, _, _ in new)
+        plan, cap = np.nonzero(usage > 0)
+        rows = np.concatenate([cap, self.n_caps + owner])
+        cols = np.concatenate([plan, np.arange(n_new)])
+        vals = np.concatenate([usage[plan, cap] * self._cap_scale[cap], np.ones(n_new)])
+        shape = (self.n_caps + self.n_assets, n_new)
+        self.lp.add_columns(-value, np.ones(n_new), sp.csc_array((vals, (rows, cols)), shape))
 
     def solve(self) -> MasterResult | None:
         """Add the new proposals as columns, solve; None if HiGHS finds no solution."""
@@ -193,32 +220,37 @@ class Master:
             self._add_batch(self.batches)
             self.batches += 1
         if self.start_batch is not None:
-            chosen = proposals.asset[self.start_batch]
-            self.lp.start_from(self._slot[self.start_batch], self.n_caps + chosen)
+            slot = self._slot[self.start_batch]
+            chosen = proposals.asset[self.start_batch][slot >= 0]
+            self.lp.start_from(slot[slot >= 0], self.n_caps + chosen)
             self.start_batch = None
         status, w, duals, _ = self.lp.solve()
         if not status.has_solution:
             return None
         w = np.clip(w, 0.0, 1.0)
         n = self.n_assets
-        col_asset = np.concatenate(self._col_asset)
-        rest = np.clip(1.0 - np.bincount(col_asset, weights=w, minlength=n), 0.0, 1.0)
+        col_asset = np.asarray(self._col_asset, np.int64)
+        source = np.asarray(self._col_source, np.int64).reshape(-1, 2)
+        # an asset outside the LP takes its best plan without contested offers whole
+        free = ~self._in_lp & (self._free_plan[:, 0] >= 0)
+        weights = np.concatenate([w, np.ones(int(free.sum()))])
+        owners = np.concatenate([col_asset, np.flatnonzero(free)])
+        sources = np.concatenate([source, self._free_plan[free]])
+        rest = np.clip(1.0 - np.bincount(owners, weights=weights, minlength=n), 0.0, 1.0)
         firm_mix = proposals.fallback_firm_kw * rest[:, None]
         offer_mix = proposals.fallback_offer_kw * rest[:, None, None]
-        start = 0
-        batches = zip(
-            proposals.asset, proposals.firm_kw, proposals.offer_kw, self._own, strict=True
-        )
-        for at, firm, offer, own in batches:
-            weight = w[start : start + own.size]
-            mixed = own[weight > 0]  # most plans carry no weight
+        for b, (at, firm, offer) in enumerate(
+            zip(proposals.asset, proposals.firm_kw, proposals.offer_kw, strict=True)
+        ):
+            pick = (sources[:, 0] == b) & (weights > 0)  # most plans carry no weight
+            pos, weight = sources[pick, 1], weights[pick]
             # a batch holds one plan per asset, so its assets are distinct
-            firm_mix[at[mixed]] += weight[weight > 0, None] * firm[mixed]
-            offer_mix[at[mixed]] += weight[weight > 0, None, None] * offer[mixed]
-            start += own.size
+            firm_mix[at[pos]] += weight[:, None] * firm[pos]
+            offer_mix[at[pos]] += weight[:, None, None] * offer[pos]
         price = np.zeros(self.cap_kw.shape)
         price[proposals.contested] = np.maximum(-duals[: self.n_caps] * self._cap_scale, 0.0)
-        objective = float(self.base_cny.sum() + np.concatenate(self._col_gain) @ w)
+        gains = np.concatenate([np.asarray(self._col_gain), self._free_gain[free]])
+        objective = float(self.base_cny.sum() + gains @ weights)
         return MasterResult(firm_mix, np.clip(offer_mix, 0.0, None), price, objective)
 
 
