@@ -17,9 +17,11 @@ $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python >= 3.11 needed"'
 	$(PYTHON) -m venv $(VENV)
 	@# uv installs the ~120 packages in parallel: 14 s against pip's 97 s with cold caches on
-	@# two cores. pip stays the fallback where uv cannot be installed.
+	@# two cores. pip stays the fallback where uv cannot be installed. Like pip, uv is told
+	@# to compile the packages' bytecode: without it (and with PYTHONDONTWRITEBYTECODE set)
+	@# every process compiled pandas, scipy and the rest anew, 4.9 s of imports against 2.1.
 	( $(BIN)/pip install --quiet --disable-pip-version-check 'uv>=0.5,<1' \
-	  && $(BIN)/uv pip install --quiet --python $(BIN)/python -e '.[dev]' ) \
+	  && $(BIN)/uv pip install --quiet --compile-bytecode --python $(BIN)/python -e '.[dev]' ) \
 	|| $(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev]'
 	@touch $(STAMP)
 
