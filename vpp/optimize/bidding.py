@@ -555,11 +555,12 @@ def _improvement_bound(
     only the assets with the largest bounds skips those the new prices cannot move, and
     a small total bound means the master is close to the capped LP's optimum.
     """
-    fell = np.maximum(used - price[None], 0.0)
-    rose = np.maximum(price[None] - used, 0.0)
-    room = np.maximum(reach_kw[:, None, :] - last_offer_kw, 0.0)
-    bound = (fell * room + rose * last_offer_kw) * contested[None]
-    return np.asarray(bound.sum(axis=(1, 2)), np.float64)
+    k, t = np.nonzero(contested)  # only the capped columns have prices
+    seen, last = used[:, k, t], last_offer_kw[:, k, t]
+    fell = np.maximum(seen - price[k, t], 0.0)
+    rose = np.maximum(price[k, t] - seen, 0.0)
+    room = np.maximum(reach_kw[:, t] - last, 0.0)
+    return np.asarray((fell * room + rose * last).sum(axis=1), np.float64)
 
 
 def _lp_options(options: SolverOptions) -> SolverOptions:
