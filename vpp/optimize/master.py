@@ -148,7 +148,7 @@ class Master:
         # contested column (45 % of the cycle benchmark's assets): its best such plan,
         # if it beats the fallback, is taken whole, outside the LP.
         self._known: dict[tuple[int, bytes], tuple[int, float]] = {}
-        self._slot: list[IntArray] = []  # per batch: each plan's column (-1: none)
+        self._start_slot: IntArray | None = None  # the start batch's plans' columns
         self._in_lp = np.zeros(n, np.bool_)
         self._free_gain = np.zeros(n)  # best gain of a plan without contested offers
         self._free_plan = np.full((n, 2), -1, np.int64)  # its (batch, position)
@@ -162,7 +162,8 @@ class Master:
         profit = proposals.profit(assets, proposals.firm_kw[b], proposals.offer_kw[b])
         return np.asarray(profit - self.base_cny[assets], np.float64)
 
-    def _add_batch(self, b: int) -> None:
+    def _add_batch(self, b: int) -> IntArray:
+        """Add batch ``b``'s plans; returns each plan's column (-1: none)."""
         proposals = self.proposals
         assets = proposals.asset[b]
         gain = self._gain(b)
@@ -196,9 +197,8 @@ class Master:
                     )
                     column(asset, fb, fj, float(self._free_gain[asset]), free_usage)
             slot[j] = column(asset, b, j, float(gain[j]), used[j])
-        self._slot.append(slot)
         if not new:
-            return
+            return slot
         n_new = len(new)
         usage = np.stack([u for *_, u in new])
         owner = np.array([a for a, *_ in new], np.int64)
@@ -212,15 +212,18 @@ class Master:
         vals = np.concatenate([usage[plan, cap] * self._cap_scale[cap], np.ones(n_new)])
         shape = (self.n_caps + self.n_assets, n_new)
         self.lp.add_columns(-value, np.ones(n_new), sp.csc_array((vals, (rows, cols)), shape))
+        return slot
 
     def solve(self) -> MasterResult | None:
         """Add the new proposals as columns, solve; None if HiGHS finds no solution."""
         proposals = self.proposals
         while self.batches < len(proposals.asset):
-            self._add_batch(self.batches)
+            slot = self._add_batch(self.batches)
+            if self.batches == self.start_batch:
+                self._start_slot = slot
             self.batches += 1
-        if self.start_batch is not None:
-            slot = self._slot[self.start_batch]
+        if self.start_batch is not None and self._start_slot is not None:
+            slot = self._start_slot
             chosen = proposals.asset[self.start_batch][slot >= 0]
             self.lp.start_from(slot[slot >= 0], self.n_caps + chosen)
             self.start_batch = None
