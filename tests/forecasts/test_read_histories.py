@@ -35,15 +35,18 @@ def test_the_fast_read_returns_every_reading_of_the_window_in_order(session: Ses
 
     ids = [first.id, second.id, silent.id]
     read = service.read_histories(session, ids, DAY)
-    assert set(read) == {first.id, second.id}
+    assert len(read) == 3
     expected = pd.Series(
         [100.125, 100.375, 100.25, 100.0],
         index=pd.DatetimeIndex(sorted(stamps), tz="UTC"),
     )
-    pd.testing.assert_series_equal(read[first.id], expected, check_freq=False)
-    assert read[second.id].tolist() == [-2.5]
-    assert read[second.id].index[0] == pd.Timestamp(start)
+    pd.testing.assert_series_equal(read.series(0), expected, check_freq=False)
+    assert read.series(1).tolist() == [-2.5]
+    assert read.series(1).index[0] == pd.Timestamp(start)
+    assert read.series(2).empty and str(read.series(2).index.tz) == "UTC"
     generic = service._read_generic(session, ids, start, end)
-    for asset_id, series in generic.items():
-        pd.testing.assert_series_equal(read[asset_id], series)
-        assert read[asset_id].index.equals(series.index)
+    assert set(generic) == {first.id, second.id}
+    for i, asset_id in enumerate(ids[:2]):
+        ts_us, power_kw = generic[asset_id]
+        assert read.series(i).index.equals(pd.DatetimeIndex(ts_us * 1000, tz="UTC"))
+        assert read.series(i).tolist() == power_kw.tolist()

@@ -32,6 +32,7 @@ from vpp.forecast.flexibility import (
 from vpp.forecast.model import forecast_from_telemetry
 from vpp.forecast.pv import forecast_pv
 from vpp.forecast.quality import Confidence
+from vpp.forecast.readings import PackedReadings
 
 
 @dataclass(frozen=True)
@@ -98,13 +99,13 @@ class AssetOutlook:
 @dataclass(frozen=True)
 class OutlookJob:
     """A block of assets to forecast: kinds, stored parameters (JSON) and raw telemetry
-    (kW, UTC-aware index; empty when the asset has none), all in the same order."""
+    (kW; none for an asset without any), all in the same order."""
 
     day: date
     asset_ids: tuple[str, ...]
     kinds: tuple[str, ...]
     params: tuple[Mapping[str, Any], ...]
-    history: tuple[pd.Series, ...]
+    history: PackedReadings
     history_days: int = 200
     """Days before ``day`` the load model looks at (`forecast_from_telemetry`)."""
 
@@ -168,12 +169,12 @@ def outlook_block(job: OutlookJob) -> list[AssetOutlook]:
     load = [i for i, p in enumerate(params) if not isinstance(p, PvParams)]
     for i, p in enumerate(params):
         if isinstance(p, PvParams):
-            out[i] = pv_outlook(job.day, p, job.history[i])
+            out[i] = pv_outlook(job.day, p, job.history.series(i))
     loads = load_outlooks(
         job.day,
         [job.asset_ids[i] for i in load],
         [params[i] for i in load],
-        [job.history[i] for i in load],
+        [job.history.series(i) for i in load],
         job.history_days,
     )
     for i, outlook in zip(load, loads, strict=True):

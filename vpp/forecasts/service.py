@@ -16,7 +16,6 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import numpy as np
-import pandas as pd
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -26,6 +25,7 @@ from vpp.domain.time import day_bounds_utc, interval_starts_utc
 from vpp.forecast.flexibility import FlexEnvelope, pool_envelope
 from vpp.forecast.outlook import AssetOutlook, OutlookJob, outlook_block
 from vpp.forecast.quality import Confidence
+from vpp.forecast.readings import PackedReadings
 from vpp.forecasts.schemas import AssetForecast, IntervalForecast, PoolFlexibility, PoolInterval
 from vpp.kit.auth import Principal
 from vpp.kit.compute import current
@@ -57,11 +57,13 @@ def _window(day: date) -> tuple[datetime, datetime]:
     return end - timedelta(days=HISTORY_DAYS), end
 
 
-def _series(ts_us: np.ndarray, power_kw: np.ndarray) -> pd.Series:
-    """Readings (UTC microseconds, kW) as a series, the newest `MAX_READINGS` of them."""
-    ts_us, power_kw = ts_us[-MAX_READINGS:], power_kw[-MAX_READINGS:]
-    index = pd.DatetimeIndex(ts_us.astype("datetime64[us]").astype("datetime64[ns]"), tz="UTC")
-    return pd.Series(power_kw, index=index, dtype=float)
+Readings = tuple[np.ndarray, np.ndarray]
+"""An asset's readings: UTC microseconds since the Unix epoch (increasing) and kW."""
+
+
+def _newest(ts_us: np.ndarray, power_kw: np.ndarray) -> Readings:
+    """The newest `MAX_READINGS` readings."""
+    return ts_us[-MAX_READINGS:], power_kw[-MAX_READINGS:]
 
 
 def _pg_array(blob: bytes, dtype: str) -> np.ndarray:
@@ -74,7 +76,7 @@ def _pg_array(blob: bytes, dtype: str) -> np.ndarray:
 
 def _read_postgresql(
     session: Session, ids: Sequence[uuid.UUID], start: datetime, end: datetime
-) -> dict[uuid.UUID, pd.Series]:
+) -> dict[uuid.UUID, Readings]:
     """The block's readings as one row per asset holding two binary arrays (timestamps as
     microseconds since 2000, kW), decoded by numpy: no Python object per reading, and
     one network message per asset rather than one per reading (a COPY sends each row
@@ -87,7 +89,7 @@ def _read_postgresql(
     block's 1.4 million rows went through an on-disk sort). PostgreSQL aggregates a
     sorted subquery in its order; the order is checked here all the same."""
     dbapi: Any = session.connection().connection.dbapi_connection
-    out: dict[uuid.UUID, pd.Series] = {}
+    out: dict[uuid.UUID, Readings] = {}
     with dbapi.cursor(binary=True) as cursor:
         cursor.execute(
             "SELECT a.id, array_send(r.ts), array_send(r.power_kw) "
@@ -104,13 +106,13 @@ def _read_postgresql(
             if ts_us.size > 1 and not (np.diff(ts_us) > 0).all():
                 order = np.argsort(ts_us, kind="stable")
                 ts_us, power_kw = ts_us[order], power_kw[order]
-            out[asset_id] = _series(ts_us, power_kw)
+            out[asset_id] = _newest(ts_us, power_kw)
     return out
 
 
 def _read_generic(
     session: Session, ids: Sequence[uuid.UUID], start: datetime, end: datetime
-) -> dict[uuid.UUID, pd.Series]:
+) -> dict[uuid.UUID, Readings]:
     """The block's readings through SQLAlchemy (SQLite: small fleets, tests)."""
     grouped: dict[uuid.UUID, tuple[list[float], list[float]]] = {}
     stmt = (
@@ -127,23 +129,20 @@ def _read_generic(
         stamps.append(ts.timestamp() * 1_000_000)
         values.append(power)
     return {
-        a: _series(np.array(t, np.float64).round().astype(np.int64), np.array(v, np.float64))
+        a: _newest(np.array(t, np.float64).round().astype(np.int64), np.array(v, np.float64))
         for a, (t, v) in grouped.items()
     }
 
 
-def read_histories(
-    session: Session, ids: Sequence[uuid.UUID], day: date
-) -> dict[uuid.UUID, pd.Series]:
-    """Each asset's readings of the `HISTORY_DAYS` before ``day`` (kW, UTC index); assets
-    without any are missing from the result."""
+def read_histories(session: Session, ids: Sequence[uuid.UUID], day: date) -> PackedReadings:
+    """Each asset's readings of the `HISTORY_DAYS` before ``day``, in the order of ``ids``
+    (the newest `MAX_READINGS` of each)."""
     start, end = _window(day)
     if session.get_bind().dialect.name == "postgresql":
-        return _read_postgresql(session, ids, start, end)
-    return _read_generic(session, ids, start, end)
-
-
-_EMPTY = pd.Series([], index=pd.DatetimeIndex([], tz="UTC"), dtype=float)
+        read = _read_postgresql(session, ids, start, end)
+    else:
+        read = _read_generic(session, ids, start, end)
+    return PackedReadings.pack([read.get(asset_id) for asset_id in ids])
 
 
 def block_size(assets: int, workers: int) -> int:
@@ -158,13 +157,12 @@ def _jobs(
 ) -> Iterator[OutlookJob]:
     for first in range(0, len(assets), size):
         block = assets[first : first + size]
-        history = read_histories(session, [a.id for a in block], day)
         yield OutlookJob(
             day=day,
             asset_ids=tuple(str(a.id) for a in block),
             kinds=tuple(a.kind for a in block),
             params=tuple(a.params for a in block),
-            history=tuple(history.get(a.id, _EMPTY) for a in block),
+            history=read_histories(session, [a.id for a in block], day),
             history_days=HISTORY_DAYS + 1,
         )
 
