@@ -14,7 +14,13 @@ from tests.optimize.conftest import battery_fleet, limits, mixed_fleet, random_p
 from vpp.domain.units import Direction
 from vpp.optimize import bidding
 from vpp.optimize.bidding import BidInputs, ProductInput, build_bids, decomposition_gap
-from vpp.optimize.master import Master, Proposals, contested_columns, solve_master
+from vpp.optimize.master import (
+    UNSCALED_FROM_ASSETS,
+    Master,
+    Proposals,
+    contested_columns,
+    solve_master,
+)
 from vpp.optimize.problem import GrowingLp, Problem, SolverOptions, solve, solve_separable
 
 CONVERGED_GAP = 1e-6
@@ -187,11 +193,14 @@ def test_an_asset_without_contested_offers_stays_outside_the_master_lp() -> None
     assert joined.objective_cny == pytest.approx(better.objective_cny)
 
 
-@pytest.mark.parametrize("backend", ["scipy", "auto"])
-def test_growing_lp_matches_a_cold_solve(backend: str) -> None:
+@pytest.mark.parametrize(("backend", "scaled"), [("scipy", False), ("auto", False), ("auto", True)])
+def test_growing_lp_matches_a_cold_solve(backend: str, scaled: bool) -> None:
     """max x0 + 2·x1 + 3·x2 s.t. x0 + x1 + x2 <= 2, x <= 1, columns added in two batches."""
     options = SolverOptions(backend="scipy" if backend == "scipy" else "auto")
-    lp = GrowingLp(np.array([-np.inf]), np.array([2.0]), options)
+    lp = GrowingLp(np.array([-np.inf]), np.array([2.0]), options, scaled=scaled)
+    if lp._highs is not None:  # HiGHS's own scaling is off for rows the caller scaled
+        _, strategy = lp._highs.getOptionValue("simplex_scale_strategy")
+        assert (strategy == 0) == scaled
     lp.add_columns(np.array([-1.0, -2.0]), np.ones(2), sp.csc_array(np.ones((1, 2))))
     status, x, duals, objective = lp.solve()
     assert status.has_solution
@@ -243,3 +252,19 @@ def test_named_groups_warm_start_from_their_own_basis() -> None:
     assert first.objective == pytest.approx(-7.0)
     assert again.objective == pytest.approx(-3.0 - 0.5)
     assert again.value("x") == pytest.approx([1.0, 3.0])
+
+
+@pytest.mark.parametrize("assets", [8, UNSCALED_FROM_ASSETS])
+def test_a_large_master_is_solved_without_highs_scaling(assets: int) -> None:
+    """Its cap rows are written as shares of their caps already; HiGHS's scaling on top
+    made late warm re-solves of 10,000-asset masters wander (`Master`)."""
+    value = np.full((assets, 1, 2), 0.1)
+    caps = np.array([[assets * 10.0, math.inf]])
+    contested = contested_columns(np.full((assets, 2), -20.0), np.full((assets, 2), 20.0), caps)
+    offer = np.full((assets, 1, 2), 20.0)
+    proposals = Proposals.start(value, np.zeros(2), contested, np.zeros((assets, 2)), offer)
+    master = Master(proposals, caps, SolverOptions())
+    assert master.lp.scaled == (assets >= UNSCALED_FROM_ASSETS)
+    result = master.solve()
+    assert result is not None
+    assert result.offer_kw[:, 0, 0].sum() == pytest.approx(assets * 10.0)

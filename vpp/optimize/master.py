@@ -108,6 +108,10 @@ class MasterResult:
     """The mixed plans' total expected profit."""
 
 
+UNSCALED_FROM_ASSETS = 1000
+"""Fleet size from which the master LP is solved without HiGHS's scaling (`Master`)."""
+
+
 class Master:
     """The master LP (module docstring), grown by the proposals added since its last solve
     and re-solved warm (`vpp.optimize.problem.GrowingLp`)."""
@@ -136,10 +140,18 @@ class Master:
         # entries are of the convexity rows' order: in kW, next to the ones of the
         # convexity rows, HiGHS's scaling left the warm re-solves badly conditioned
         # (10,000 assets, 12 rounds: 121,000 dual simplex iterations in 21 s; as shares
-        # 33,000 in 3.7 s, the same optimum).
+        # 33,000 in 3.7 s, the same optimum). HiGHS's scaling on top of that still made
+        # now and then a late round's warm re-solve wander (about 20,000 iterations at
+        # 0.3 ms, 4-8 s, then a cold restart); with it off, the same masters replayed
+        # re-solve in 0.1-0.3 s each (three cycle runs' 32 masters: 25.7 s to 5.0 s).
+        # Small masters keep it: they re-solve in milliseconds either way, and on the
+        # 8-asset gap instances of the tests turning it off only changes which optimal
+        # vertex comes back (mean gap over 40 instances 0.0246 with it, 0.0255 without).
         self._cap_scale = 1.0 / cap_kw[proposals.contested]
         upper = np.ones(self.n_caps + n)
-        self.lp = GrowingLp(np.full(upper.size, -np.inf), upper, options)
+        self.lp = GrowingLp(
+            np.full(upper.size, -np.inf), upper, options, scaled=n >= UNSCALED_FROM_ASSETS
+        )
         self.batches = 0
         # Columns only where they can matter. A plan whose contested offers equal those
         # of a column the asset already has, for no more profit, gets none: the copies

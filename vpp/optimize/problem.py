@@ -528,7 +528,10 @@ class GrowingLp:
         row_upper: FloatArray,
         options: SolverOptions,
         warm_iteration_limit: int | None = None,
+        scaled: bool = False,
     ) -> None:
+        """``scaled``: the caller wrote its rows with entries of one order already, so
+        HiGHS's own scaling is left off (`vpp.optimize.master`)."""
         self.row_lower = np.asarray(row_lower, np.float64)
         self.row_upper = np.asarray(row_upper, np.float64)
         self.options = options
@@ -537,6 +540,7 @@ class GrowingLp:
             if warm_iteration_limit is not None
             else self.row_lower.size + _WARM_ITERATIONS
         )
+        self.scaled = scaled
         self.cold_restarts = 0  # re-solves that hit the limit and were solved afresh
         self._cost: list[FloatArray] = []
         self._upper: list[FloatArray] = []
@@ -549,6 +553,8 @@ class GrowingLp:
             highs.setOptionValue("time_limit", float(options.time_limit_s))
             highs.setOptionValue("mip_rel_gap", float(options.mip_rel_gap))
             highs.setOptionValue("presolve", "off")
+            if scaled:
+                highs.setOptionValue("simplex_scale_strategy", 0)
             n = self.row_lower.size
             none_i = np.zeros(0, np.int32)
             highs.addRows(n, self.row_lower, self.row_upper, 0, none_i, none_i, np.zeros(0))
