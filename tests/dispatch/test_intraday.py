@@ -122,7 +122,7 @@ def test_sent_commands_are_superseded_by_new_ones(
     events = session.scalars(
         select(CommandEvent.state).where(CommandEvent.command_id.in_(sent))
     ).all()
-    assert sorted(events) == ["pending", "pending", "sent", "sent", "superseded", "superseded"]
+    assert sorted(events) == ["sent", "sent", "superseded", "superseded"]
 
 
 def replan_after(

@@ -15,7 +15,7 @@ HOUR_US = 3_600_000_000
 def test_each_asset_gets_back_its_own_readings_in_order() -> None:
     first = (np.array([0, HOUR_US, 2 * HOUR_US]), np.array([1.0, 2.0, 3.0]))
     third = (np.array([5 * HOUR_US]), np.array([-4.5]))
-    packed = pickle.loads(pickle.dumps(PackedReadings.pack([first, None, third])))
+    packed = pickle.loads(pickle.dumps(PackedReadings.pack([first, None, third])))  # noqa: S301
     assert len(packed) == 3
     assert [packed.count(i) for i in range(3)] == [3, 0, 1]
     pd.testing.assert_series_equal(

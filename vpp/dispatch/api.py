@@ -68,7 +68,7 @@ def read_command(
     session: Session = Depends(get_session, scope="function"),
 ) -> Response:
     row = service.get_command(session, principal, command_id)
-    history = [CommandEventOut.model_validate(e) for e in repository.events_of(session, row.id)]
+    history = [CommandEventOut.model_validate(e) for e in repository.history_of(session, row)]
     return json_response(
         CommandDetail(**CommandOut.model_validate(row).model_dump(), history=history)
     )

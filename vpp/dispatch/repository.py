@@ -311,11 +311,32 @@ def list_commands(
     return session.execute(stmt).scalars().all()
 
 
-def events_of(session: Session, command_id: uuid.UUID) -> Sequence[CommandEvent]:
-    stmt = (
-        select(CommandEvent).where(CommandEvent.command_id == command_id).order_by(CommandEvent.id)
+@dataclass(frozen=True, slots=True)
+class HistoryEntry:
+    """One step of a command's history, as the API shows it."""
+
+    at: datetime
+    state: str
+    attempt: int
+    detail: str
+
+
+def history_of(session: Session, command: SetpointCommandRow) -> list[HistoryEntry]:
+    """The command's creation, then its stored events in order.
+
+    The creation is not stored as an event: the command row records it (``created_at``,
+    ``source``), and a day plan creates hundreds of thousands of commands at once, whose
+    creation events were a seventh of the 10,000-asset cycle's plan stage (migration
+    0015)."""
+    created = HistoryEntry(
+        command.created_at, CommandState.PENDING.value, 0, f"created ({command.source})"
     )
-    return session.execute(stmt).scalars().all()
+    stmt = (
+        select(CommandEvent).where(CommandEvent.command_id == command.id).order_by(CommandEvent.id)
+    )
+    return [created] + [
+        HistoryEntry(e.at, e.state, e.attempt, e.detail) for e in session.scalars(stmt)
+    ]
 
 
 # --- intraday: plans, fresh telemetry and troubled commands -----------------------------

@@ -72,7 +72,6 @@ def enqueue(
     )
     session.add(row)
     session.flush()
-    repository.log_events(session, [row.id], CommandState.PENDING, now, f"created ({source})")
     return row
 
 
@@ -132,13 +131,12 @@ class PlannedBatch:
 def enqueue_many(
     session: Session, planned: Sequence[PlannedSetpoint], now: datetime, source: str
 ) -> list[uuid.UUID]:
-    """Write many commands and their creation events in the caller's transaction (an
-    intraday correction's outbox write). PostgreSQL stages them with one binary COPY and
-    inserts both from the stage (`vpp.kit.pgcopy`); SQLite bulk-inserts."""
+    """Write many commands in the caller's transaction (an intraday correction's outbox
+    write). PostgreSQL stages them with one binary COPY and inserts them from the stage
+    (`vpp.kit.pgcopy`); SQLite bulk-inserts."""
     if not planned:
         return []
     ids = [new_id() for _ in planned]
-    detail = f"created ({source})"
     if session.get_bind().dialect.name == "postgresql":
         adapters = _stage_commands(session, ids, planned, now)
         _insert_staged(session, adapters, now, source)
@@ -162,7 +160,6 @@ def enqueue_many(
         for command_id, p in zip(ids, planned, strict=True)
     ]
     bulk_insert(session, _COMMANDS, COMMAND_COLUMNS, rows)
-    repository.log_events(session, ids, CommandState.PENDING, now, detail)
     return ids
 
 
@@ -200,8 +197,9 @@ def enqueue_batch(session: Session, batch: PlannedBatch, now: datetime, source: 
 
 def _insert_staged(session: Session, adapters: list[str], now: datetime, source: str) -> None:
     """Insert the commands staged in ``new_commands`` (adapters as 1-based positions in
-    ``adapters``) and their creation events."""
-    params = {"source": source, "now": now, "detail": f"created ({source})", "adapters": adapters}
+    ``adapters``). Their creation is the row itself: no event is written for it
+    (`vpp.dispatch.repository.history_of`)."""
+    params = {"source": source, "now": now, "adapters": adapters}
     session.execute(
         text(
             "INSERT INTO setpoint_commands (id, asset_id, account_id, adapter, "
@@ -212,13 +210,6 @@ def _insert_staged(session: Session, adapters: list[str], now: datetime, source:
             "FROM new_commands AS s "
             "JOIN unnest(CAST(:adapters AS text[])) WITH ORDINALITY AS a(name, code) "
             "ON a.code = s.adapter ORDER BY s.asset_id, s.interval_start"  # in index order
-        ),
-        params,
-    )
-    session.execute(
-        text(
-            "INSERT INTO command_events (command_id, at, state, attempt, detail) "
-            "SELECT id, :now, 'pending', 0, :detail FROM new_commands"
         ),
         params,
     )

@@ -51,7 +51,8 @@ class SetpointCommandRow(Base):
 
 
 class CommandEvent(Base):
-    """A state change or delivery attempt of a command, in order."""
+    """A state change or delivery attempt of a command after its creation, in order (the
+    creation is the command row itself: migration 0015)."""
 
     __tablename__ = "command_events"
 
