@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 import numpy as np
-from sqlalchemy import delete, insert, select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from vpp.assets import repository as assets_repository
@@ -45,6 +45,7 @@ from vpp.forecast.flexibility import pooled_bands
 from vpp.forecasts.service import outlooks_of
 from vpp.kit.audit import audit
 from vpp.kit.auth import Principal
+from vpp.kit.bulk import bulk_insert
 from vpp.kit.compute import current
 from vpp.kit.errors import Problem, not_found
 from vpp.models import Asset, AwardRow, BidRow, PoolOutlookRow
@@ -227,6 +228,12 @@ def _forecast_pool(
     return pool
 
 
+_POOL_OUTLOOK_COLUMNS = (
+    "day", "risk_quantile", "asset_id", "account_id", "baseline_kw", "lo_kw", "hi_kw",
+    "created_at",
+)  # fmt: skip
+
+
 def _blob(values: FloatArray) -> bytes:
     return np.ascontiguousarray(values, dtype="<f8").tobytes()
 
@@ -244,22 +251,19 @@ def store_pool(
     session.execute(delete(PoolOutlookRow).where(PoolOutlookRow.day == day))
     if not pool:
         return
-    session.execute(
-        insert(PoolOutlookRow),
+    # one COPY on PostgreSQL (10,000 assets: 0.52 s as an executemany of INSERTs)
+    bulk_insert(
+        session,
+        PoolOutlookRow.__table__,  # type: ignore[arg-type]
+        _POOL_OUTLOOK_COLUMNS,
         [
-            {
-                "day": day,
-                "risk_quantile": risk_quantile,
-                "asset_id": a.asset_id,
-                "account_id": a.account_id,
-                "baseline_kw": _blob(a.baseline_kw),
-                "lo_kw": _blob(a.lo_kw),
-                "hi_kw": _blob(a.hi_kw),
-                "created_at": now,
-            }
+            (
+                day, risk_quantile, a.asset_id, a.account_id,
+                _blob(a.baseline_kw), _blob(a.lo_kw), _blob(a.hi_kw), now,
+            )
             for a in pool
         ],
-    )
+    )  # fmt: skip
 
 
 def planning_pool(
@@ -278,10 +282,13 @@ def planning_pool(
     assets = assets_repository.list_assets(session, None, None, 1_000_000)
     stored = {
         row.asset_id: row
-        for row in session.scalars(
-            select(PoolOutlookRow).where(
-                PoolOutlookRow.day == day, PoolOutlookRow.risk_quantile == risk_quantile
-            )
+        for row in session.execute(
+            select(
+                PoolOutlookRow.asset_id,
+                PoolOutlookRow.baseline_kw,
+                PoolOutlookRow.lo_kw,
+                PoolOutlookRow.hi_kw,
+            ).where(PoolOutlookRow.day == day, PoolOutlookRow.risk_quantile == risk_quantile)
         )
     }
     missing = [a for a in assets if a.id not in stored]

@@ -113,7 +113,12 @@ class OutlookJob:
 def pv_outlook(day: date, params: PvParams, history: pd.Series) -> AssetOutlook:
     """A PV plant's outlook from its recent net load (kW, generation negative)."""
     battery = flexibility_of(params)
-    generation = history.clip(upper=0.0).abs() if not history.empty else None
+    # numpy rather than Series.clip: pandas' clip costs 0.6 ms a plant, half its forecast
+    generation = (
+        pd.Series(np.maximum(-history.to_numpy(), 0.0), index=history.index)
+        if not history.empty
+        else None
+    )
     pv = forecast_pv(day, params, generation)
     return AssetOutlook(
         params=params,

@@ -20,6 +20,7 @@ from sqlalchemy import (
     Date,
     Float,
     Integer,
+    LargeBinary,
     SmallInteger,
     String,
     Table,
@@ -58,6 +59,8 @@ def _pg_type(column_type: Any) -> str:
         return "date"
     if isinstance(column_type, String):
         return "text"
+    if isinstance(column_type, LargeBinary):
+        return "bytea"
     raise TypeError(f"no bulk path for column type {column_type!r}")
 
 
