@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import inspect, select
+from sqlalchemy import insert, inspect, select
 
 from tests.conftest import create_pg_database, postgres_url
 from vpp.kit import migrate
@@ -72,7 +72,7 @@ def test_0015_drops_stored_creation_events_and_the_downgrade_restores_them(
     try:
         with engine.begin() as conn:
             conn.execute(
-                SetpointCommandRow.__table__.insert(),
+                insert(SetpointCommandRow),
                 {
                     "id": command_id, "asset_id": uuid.uuid4(), "account_id": uuid.uuid4(),
                     "adapter": "simulated", "interval_start": created, "power_kw": 5.0,
@@ -81,7 +81,7 @@ def test_0015_drops_stored_creation_events_and_the_downgrade_restores_them(
                 },
             )  # fmt: skip
             conn.execute(
-                CommandEvent.__table__.insert(),
+                insert(CommandEvent),
                 [
                     {"command_id": command_id, "at": created, "state": "pending",
                      "attempt": 0, "detail": "created (plan)"},

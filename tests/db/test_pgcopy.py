@@ -97,3 +97,27 @@ def test_staged_join_restores_the_planner_setting(session: Session) -> None:
     with pgcopy.staged_join(session):
         assert session.execute(text(setting)).scalar_one() == "off"
     assert session.execute(text(setting)).scalar_one() == "on"
+
+
+@on_postgresql
+def test_text_columns_of_a_few_values_read_back_row_by_row(session: Session) -> None:
+    """Rows of each combination of text values go in as one group; every row keeps its
+    own values, the empty string and non-ASCII text included."""
+    names = ["simulated", "", "mqtt-网关"]
+    codes = np.array([0, 2, 1, 0, 2, 2])
+    pgcopy.stage(
+        session,
+        "texts",
+        {
+            "n": ("int4", np.arange(6)),
+            "adapter": ("text", pgcopy.Categories(codes, names)),
+            "state": ("text", pgcopy.Categories.constant("pending", 6)),
+        },
+    )
+    rows = session.execute(text("SELECT n, adapter, state FROM texts ORDER BY n")).all()
+    assert [tuple(r) for r in rows] == [(i, names[c], "pending") for i, c in enumerate(codes)]
+
+
+def test_text_columns_must_be_given_as_categories() -> None:
+    with pytest.raises(TypeError, match="Categories"):
+        pgcopy.encode([("text", np.array(["a", "b"]))])

@@ -9,7 +9,10 @@ byte order, an int16 -1 trailer).
 
 Types: ``uuid`` (16 bytes, as `uuid.UUID.bytes`), ``int4``, ``int8``, ``float8``,
 ``timestamptz`` (microseconds since 2000-01-01 UTC) and ``date`` (days since
-2000-01-01, `date_days`); no NULLs.
+2000-01-01, `date_days`); no NULLs. Text columns of a few distinct values (an adapter's
+name, a constant state) are given as `Categories`: the rows of each combination of
+them share a layout, so each such group is written as one array, the groups one after
+the other (the rows then reach the table grouped, each group in the given order).
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -39,9 +43,35 @@ _DTYPE = {
 }
 
 
-def _tuple_dtype(types: Sequence[str]) -> np.dtype[Any]:
+@dataclass(frozen=True)
+class Categories:
+    """A text column as positions into a few distinct values: row i is ``names[codes[i]]``."""
+
+    codes: np.ndarray
+    names: Sequence[str]
+
+    @classmethod
+    def constant(cls, value: str, count: int) -> Categories:
+        """``value`` on every one of ``count`` rows."""
+        return cls(np.zeros(count, np.intp), [value])
+
+    def __len__(self) -> int:
+        return len(self.codes)
+
+
+Column = tuple[str, "np.ndarray | Categories"]
+"""(PostgreSQL type, values): an array, or `Categories` for ``text``."""
+
+
+def _tuple_dtype(types: Sequence[str], text: Mapping[int, bytes]) -> np.dtype[Any]:
+    """The layout of one tuple; column k of type ``text`` holds ``text[k]``."""
     fields: list[tuple[str, str]] = [("count", ">i2")]
     for k, pg_type in enumerate(types):
+        if pg_type == "text":
+            fields.append((f"len{k}", ">i4"))
+            if text[k]:  # an empty string is its length alone
+                fields.append((f"v{k}", f"V{len(text[k])}"))
+            continue
         if pg_type not in _DTYPE:
             raise TypeError(f"no fixed-width binary COPY for {pg_type!r}")
         fields += [(f"len{k}", ">i4"), (f"v{k}", _DTYPE[pg_type])]
@@ -69,29 +99,58 @@ CHUNK_ROWS = 250_000
 whose whole stream would be about 1 GB held twice over (array and bytes)."""
 
 
-def encode(columns: Sequence[tuple[str, np.ndarray]]) -> bytes:
+def encode(columns: Sequence[Column]) -> bytes:
     """A binary COPY stream of the (type, values) columns, all of one length."""
     return HEADER + b"".join(_chunks(columns)) + TRAILER
 
 
-def _chunks(columns: Sequence[tuple[str, np.ndarray]]) -> Iterator[bytes]:
-    """The stream's tuples, `CHUNK_ROWS` at a time."""
-    types = [t for t, _ in columns]
+def _chunks(columns: Sequence[Column]) -> Iterator[bytes]:
+    """The stream's tuples, `CHUNK_ROWS` at a time (a group of rows per combination of
+    the text columns' values)."""
     n = len(columns[0][1]) if columns else 0
     if any(len(values) != n for _, values in columns):
         raise ValueError("columns of different lengths")
-    dtype = _tuple_dtype(types)
-    for start in range(0, n, CHUNK_ROWS):
-        stop = min(start + CHUNK_ROWS, n)
+    text = [k for k, (pg_type, _) in enumerate(columns) if pg_type == "text"]
+    categories = [columns[k][1] for k in text]
+    if not all(isinstance(c, Categories) for c in categories):
+        raise TypeError("text columns are given as Categories")
+    if not text:
+        yield from _group(columns, np.arange(n), {})
+        return
+    codes = np.stack([np.asarray(c.codes) for c in categories], axis=1)  # type: ignore[union-attr]
+    keys, inverse = np.unique(codes, axis=0, return_inverse=True)
+    inverse = inverse.reshape(-1)
+    for g, key in enumerate(keys.tolist()):
+        values = {
+            k: c.names[code].encode()  # type: ignore[union-attr]
+            for k, c, code in zip(text, categories, key, strict=True)
+        }
+        yield from _group(columns, np.flatnonzero(inverse == g), values)
+
+
+def _group(
+    columns: Sequence[Column], rows: np.ndarray, text: Mapping[int, bytes]
+) -> Iterator[bytes]:
+    """The tuples of ``rows``, whose text columns hold ``text``."""
+    dtype = _tuple_dtype([t for t, _ in columns], text)
+    whole = rows.size == len(columns[0][1]) if columns else True  # no gather needed
+    for start in range(0, rows.size, CHUNK_ROWS):
+        stop = min(start + CHUNK_ROWS, rows.size)
+        chunk = slice(start, stop) if whole else rows[start:stop]
         out = np.empty(stop - start, dtype=dtype)
         out["count"] = len(columns)
         for k, (pg_type, values) in enumerate(columns):
+            if pg_type == "text":
+                out[f"len{k}"] = len(text[k])
+                if text[k]:
+                    out[f"v{k}"] = np.frombuffer(text[k], dtype=f"V{len(text[k])}")[0]
+                continue
             out[f"len{k}"] = _WIDTH[pg_type]
-            out[f"v{k}"] = values[start:stop]
+            out[f"v{k}"] = values[chunk]  # type: ignore[index]
         yield out.tobytes()
 
 
-def copy_into(session: Session, table: str, columns: Mapping[str, tuple[str, np.ndarray]]) -> None:
+def copy_into(session: Session, table: str, columns: Mapping[str, Column]) -> None:
     """Append the columns {name: (type, values)} to ``table`` with one binary COPY, in
     the session's transaction, streamed in chunks of `CHUNK_ROWS` tuples."""
     dbapi: Any = session.connection().connection.dbapi_connection
@@ -105,7 +164,7 @@ def copy_into(session: Session, table: str, columns: Mapping[str, tuple[str, np.
         copy.write(TRAILER)
 
 
-def stage(session: Session, table: str, columns: Mapping[str, tuple[str, np.ndarray]]) -> None:
+def stage(session: Session, table: str, columns: Mapping[str, Column]) -> None:
     """Fill the temporary table ``table`` (created for this transaction, emptied if it
     exists) with the columns {name: (type, values)}.
 
