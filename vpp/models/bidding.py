@@ -72,12 +72,12 @@ class BidAllocation(Base):
 
     __tablename__ = "bid_allocations"
 
-    bid_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("bids.id"), primary_key=True)
-    asset_id: Mapped[uuid.UUID] = mapped_column(
-        Uuid, ForeignKey("assets.id"), primary_key=True, index=True
-    )
+    # No foreign keys: written with their bid, a row per asset and offered interval, from
+    # the assets the bid service has just read (migration 0017).
+    bid_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    asset_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, index=True)
     interval: Mapped[int] = mapped_column(Integer, primary_key=True)
-    account_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("accounts.id"), index=True)
+    account_id: Mapped[uuid.UUID] = mapped_column(Uuid, index=True)
     capacity_kw: Mapped[float] = mapped_column(Float)
     offered_kw: Mapped[float] = mapped_column(Float)
     awarded_kw: Mapped[float] = mapped_column(Float, default=0.0)
