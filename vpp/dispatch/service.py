@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -239,7 +239,7 @@ def enqueue_batch(session: Session, batch: PlannedBatch, now: datetime, source: 
 
 
 def _copy_commands(
-    session: Session, now: datetime, source: str, columns: dict[str, pgcopy.Column]
+    session: Session, now: datetime, source: str, columns: Mapping[str, pgcopy.Column]
 ) -> None:
     """Append new pending commands, their per-command ``columns`` given, with one binary
     COPY straight into ``setpoint_commands``. Their creation is the row itself: no event
@@ -251,14 +251,14 @@ def _copy_commands(
     given (the plan's: by asset, then interval, the order of the (asset, interval)
     index)."""
     n = len(columns["id"][1])
-    columns |= {
+    common: dict[str, pgcopy.Column] = {
         "state": ("text", pgcopy.Categories.constant(CommandState.PENDING.value, n)),
         "attempts": ("int4", np.zeros(n, np.int32)),
         "source": ("text", pgcopy.Categories.constant(source, n)),
         "detail": ("text", pgcopy.Categories.constant("", n)),
         "created_at": ("timestamptz", np.full(n, pgcopy.timestamp_us(now), np.int64)),
     }
-    pgcopy.copy_into(session, "setpoint_commands", columns)
+    pgcopy.copy_into(session, "setpoint_commands", {**columns, **common})
 
 
 def create_manual_setpoint(
