@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Sequence
-from typing import Any
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, NamedTuple, Protocol
 
 from sqlalchemy import Select, func, select, text
 from sqlalchemy.orm import Session
@@ -46,6 +46,42 @@ def count_active_assets_on_site(session: Session, site_id: uuid.UUID) -> int:
 def get_asset(session: Session, asset_id: uuid.UUID, account_id: uuid.UUID | None) -> Asset | None:
     stmt = _scoped(select(Asset).where(Asset.id == asset_id), Asset, account_id)
     return session.execute(stmt).scalar_one_or_none()
+
+
+class AssetRef(Protocol):
+    """What forecasting and planning read of an asset: an `Asset` or an `ActiveAsset`."""
+
+    @property
+    def id(self) -> uuid.UUID: ...
+
+    @property
+    def account_id(self) -> uuid.UUID: ...
+
+    @property
+    def kind(self) -> str: ...
+
+    @property
+    def params(self) -> Mapping[str, Any]: ...
+
+
+class ActiveAsset(NamedTuple):
+    """An active asset's identity, owner, kind and stored parameters, without an ORM object."""
+
+    id: uuid.UUID
+    account_id: uuid.UUID
+    kind: str
+    params: dict[str, Any]
+
+
+def active_assets(session: Session) -> list[ActiveAsset]:
+    """Every active asset in id order (`list_assets`' order), as plain tuples: the pool's
+    forecast and plan read 10,000 of them, which as ORM objects took 0.5-0.7 s."""
+    stmt = (
+        select(Asset.id, Asset.account_id, Asset.kind, Asset.params)
+        .where(Asset.retired_at.is_(None))
+        .order_by(Asset.id)
+    )
+    return [ActiveAsset._make(row) for row in session.execute(stmt)]
 
 
 def list_assets(

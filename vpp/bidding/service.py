@@ -18,6 +18,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from vpp.assets import repository as assets_repository
+from vpp.assets.repository import AssetRef
 from vpp.bidding import repository
 from vpp.bidding.planner import PlannedBid, PoolAsset, plan_bids
 from vpp.bidding.registry import pack_of
@@ -48,7 +49,7 @@ from vpp.kit.auth import Principal
 from vpp.kit.bulk import bulk_insert
 from vpp.kit.compute import current
 from vpp.kit.errors import Problem, not_found
-from vpp.models import Asset, AwardRow, BidRow, PoolOutlookRow
+from vpp.models import AwardRow, BidRow, PoolOutlookRow
 from vpp.optimize.blocks import BlockMap
 from vpp.ports import MarketPack
 
@@ -188,13 +189,13 @@ def pool_assets(
     """Every active asset with its forecast deviation bounds at the risk setting (the
     cautious setting at the pool's P10-P90, `pooled_bands`). The forecasts fan out over
     ``blocks`` (None: the process's engine, ``vpp.kit.compute``)."""
-    assets = assets_repository.list_assets(session, None, None, 1_000_000)
+    assets = assets_repository.active_assets(session)
     return _forecast_pool(session, assets, day, risk_quantile, correlation, blocks)
 
 
 def _forecast_pool(
     session: Session,
-    assets: Sequence[Asset],
+    assets: Sequence[AssetRef],
     day: date,
     risk_quantile: float,
     correlation: float,
@@ -279,7 +280,7 @@ def planning_pool(
     on and the pool is forecast once per day and risk setting. Assets without a stored
     outlook (enrolled after drafting, or no drafts yet) are forecast now, their bands
     pooled among themselves."""
-    assets = assets_repository.list_assets(session, None, None, 1_000_000)
+    assets = assets_repository.active_assets(session)
     stored = {
         row.asset_id: row
         for row in session.execute(

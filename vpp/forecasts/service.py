@@ -20,6 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from vpp.assets import repository as assets_repository
+from vpp.assets.repository import AssetRef
 from vpp.assets.service import get_asset
 from vpp.domain.time import day_bounds_utc, interval_starts_utc
 from vpp.forecast.flexibility import FlexEnvelope, pool_envelope
@@ -153,7 +154,7 @@ def block_size(assets: int, workers: int) -> int:
 
 
 def _jobs(
-    session: Session, assets: Sequence[Asset], day: date, size: int = BLOCK_ASSETS
+    session: Session, assets: Sequence[AssetRef], day: date, size: int = BLOCK_ASSETS
 ) -> Iterator[OutlookJob]:
     for first in range(0, len(assets), size):
         block = assets[first : first + size]
@@ -168,7 +169,7 @@ def _jobs(
 
 
 def outlooks_of(
-    session: Session, assets: Sequence[Asset], day: date, blocks: BlockMap | None = None
+    session: Session, assets: Sequence[AssetRef], day: date, blocks: BlockMap | None = None
 ) -> list[AssetOutlook]:
     """Every asset's outlook for ``day``, in order: blocks of assets (`block_size`) read
     and forecast together, fanned out over ``blocks`` (None: the process's engine,
@@ -195,7 +196,7 @@ def _number(value: float) -> float | None:
     return None if math.isnan(value) else round(float(value), 3) + 0.0  # no -0.0
 
 
-def outlook_of(session: Session, asset: Asset, day: date) -> AssetOutlook:
+def outlook_of(session: Session, asset: AssetRef, day: date) -> AssetOutlook:
     """The asset's baseline band for ``day`` and the flexibility around its median."""
     return outlooks_of(session, [asset], day, blocks=IN_PROCESS)[0]
 
@@ -206,7 +207,7 @@ def forecast_asset(session: Session, asset: Asset, day: date) -> tuple[AssetFore
 
 
 def _forecast_out(
-    asset: Asset, outlook: AssetOutlook, day: date
+    asset: AssetRef, outlook: AssetOutlook, day: date
 ) -> tuple[AssetForecast, FlexEnvelope]:
     mean, bands, env = outlook.mean_kw, outlook.bands_kw, outlook.flex_envelope()
     intervals = [
@@ -240,7 +241,7 @@ def asset_forecast(
 
 def pool_flexibility(session: Session, day: date) -> PoolFlexibility:
     """Every active asset forecast and its envelope summed (the guaranteed boxes add up)."""
-    assets: Sequence[Asset] = assets_repository.list_assets(session, None, None, 1_000_000)
+    assets = assets_repository.active_assets(session)
     outlooks = outlooks_of(session, assets, day)
     forecasts = [
         _forecast_out(asset, outlook, day) for asset, outlook in zip(assets, outlooks, strict=True)
