@@ -45,10 +45,6 @@ class PackedReadings:
     def __len__(self) -> int:
         return len(self.offsets) - 1
 
-    def count(self, i: int) -> int:
-        """How many readings asset ``i`` has."""
-        return int(self.offsets[i + 1] - self.offsets[i])
-
     @cached_property
     def _index(self) -> pd.DatetimeIndex:
         # one index for the whole block, sliced per asset (a DatetimeIndex per asset
