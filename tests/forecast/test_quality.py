@@ -7,12 +7,15 @@ from datetime import date
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tests.forecast.conftest import day_series
 from vpp.domain import NaiveDatetimeError
 from vpp.forecast.quality import (
     CleaningRules,
     Confidence,
+    _isolated_jumps,
     assess_history,
     clean_series,
 )
@@ -146,3 +149,24 @@ def test_assess_history_flags_thin_history() -> None:
     assert verdict.complete_days == 5
     assert "only 5" in verdict.reason
     assert assess_history(np.full((3, 96), np.nan)).confidence == Confidence.NONE
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.one_of(st.floats(-50.0, 50.0), st.just(float("nan")), st.floats(-5e3, 5e3)),
+        min_size=1,
+        max_size=40,
+    ),
+    st.floats(0.01, 100.0),
+)
+def test_isolated_jumps_match_the_neighbour_median_rule(values: list[float], limit: float) -> None:
+    """The min/max shortcut flags exactly the points whose distance from the median of
+    their ±4 neighbours (NaN-aware, the point excluded) exceeds the limit."""
+    series = np.asarray(values)
+    expected = []
+    for i, x in enumerate(series):
+        around = np.delete(series[max(0, i - 4) : i + 5], min(i, 4))
+        around = around[np.isfinite(around)]
+        expected.append(bool(np.isfinite(x) and around.size and abs(x - np.median(around)) > limit))
+    np.testing.assert_array_equal(_isolated_jumps(series, limit), expected)

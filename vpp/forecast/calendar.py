@@ -96,24 +96,54 @@ def to_day_matrix(
     A timestamp is placed in the interval that contains it; duplicates keep the last value
     (clean the series with `vpp.forecast.quality.clean_series` first to be told about them).
     """
-    index = _utc_index(series)
-    values = np.asarray(series.to_numpy(dtype=np.float64, na_value=np.nan), dtype=np.float64)
-    # market-time nanoseconds as integers: pandas' index arithmetic cost a fifth of an
-    # asset's whole forecast
-    local_ns = index.as_unit("ns").asi8 + _MARKET_OFFSET.value
+    local_ns = _market_ns(series)
     if first is None or last is None:
-        if len(index) == 0:
+        if len(local_ns) == 0:
             raise ValueError("an empty series needs explicit first and last days")
         first = first or pd.Timestamp(int(local_ns.min())).date()
         last = last or pd.Timestamp(int(local_ns.max())).date()
     days = market_days(first, last)
     matrix = np.full((len(days), INTERVALS_PER_DAY), np.nan)
-    if len(index):
-        origin_ns = pd.Timestamp(first).as_unit("ns").value
-        slot = (local_ns - origin_ns) // _INTERVAL.value
-        ok = (slot >= 0) & (slot < matrix.size)
-        matrix.reshape(-1)[slot[ok]] = values[ok]
+    _place(matrix, local_ns, series, first)
     return days, matrix
+
+
+def _market_ns(series: pd.Series) -> npt.NDArray[np.int64]:
+    # market-time nanoseconds as integers: pandas' index arithmetic cost a fifth of an
+    # asset's whole forecast
+    return np.asarray(_utc_index(series).as_unit("ns").asi8 + _MARKET_OFFSET.value)
+
+
+def market_day_span(series: pd.Series) -> tuple[date, date] | None:
+    """The market days of the series' earliest and latest timestamps (None if it is empty)."""
+    local_ns = _market_ns(series)
+    if not len(local_ns):
+        return None
+    return pd.Timestamp(int(local_ns.min())).date(), pd.Timestamp(int(local_ns.max())).date()
+
+
+def place_on_days(matrix: FloatArray, series: pd.Series, first: date) -> None:
+    """Write a 15-min power series (kW, UTC-aware index) into `matrix` (days, 96), whose
+    row 0 is market day `first`; values outside the matrix's days are left out.
+
+    `to_day_matrix` for a caller that fills a larger array in place (a fleet's history)
+    rather than stacking one new matrix per asset.
+    """
+    if not matrix.flags.c_contiguous:
+        raise ValueError("matrix must be C-contiguous (it is written through a flat view)")
+    _place(matrix, _market_ns(series), series, first)
+
+
+def _place(
+    matrix: FloatArray, local_ns: npt.NDArray[np.int64], series: pd.Series, first: date
+) -> None:
+    if not len(local_ns):
+        return
+    values = np.asarray(series.to_numpy(dtype=np.float64, na_value=np.nan), dtype=np.float64)
+    origin_ns = pd.Timestamp(first).as_unit("ns").value
+    slot = (local_ns - origin_ns) // _INTERVAL.value
+    ok = (slot >= 0) & (slot < matrix.size)
+    matrix.reshape(-1)[slot[ok]] = values[ok]
 
 
 def from_day_matrix(days: Sequence[date], matrix: FloatArray) -> pd.Series:
@@ -141,6 +171,8 @@ __all__ = [
     "day_types",
     "from_day_matrix",
     "is_rest_day",
+    "market_day_span",
     "market_days",
+    "place_on_days",
     "to_day_matrix",
 ]

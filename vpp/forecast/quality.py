@@ -148,12 +148,30 @@ def nan_median(stack: FloatArray) -> FloatArray:
     return np.asarray(np.where(count > 0, (low + high) / 2, np.nan), dtype=np.float64)
 
 
-def _neighbour_median(values: FloatArray) -> FloatArray:
-    """Median of the ±4 neighbours of each point, the point itself excluded, NaN-aware."""
+def _neighbours(values: FloatArray) -> FloatArray:
+    """The ±4 neighbours of each point, the point itself excluded: (8, n), NaN beyond the ends."""
     n = values.size
     padded = np.concatenate((np.full(_NEIGHBOURS, np.nan), values, np.full(_NEIGHBOURS, np.nan)))
     offsets = [o for o in range(-_NEIGHBOURS, _NEIGHBOURS + 1) if o != 0]
-    return nan_median(np.stack([padded[_NEIGHBOURS + o : _NEIGHBOURS + o + n] for o in offsets]))
+    return np.stack([padded[_NEIGHBOURS + o : _NEIGHBOURS + o + n] for o in offsets])
+
+
+def _isolated_jumps(values: FloatArray, limit: float) -> BoolArray:
+    """Points farther than `limit` from the median of their ±4 neighbours (NaN-aware; a
+    point without a neighbour is not a jump).
+
+    The median lies between the neighbours' minimum and maximum, so a point within `limit`
+    of both cannot be a jump; only the few others need their median (a sort of 8 values
+    per point cost a third of an asset's cleaning).
+    """
+    around = _neighbours(values)
+    low, high = np.fmin.reduce(around, axis=0), np.fmax.reduce(around, axis=0)
+    maybe = np.flatnonzero((np.abs(values - low) > limit) | (np.abs(values - high) > limit))
+    jumps = np.zeros(values.size, dtype=bool)
+    if maybe.size:
+        jump = np.abs(values[maybe] - nan_median(around[:, maybe]))
+        jumps[maybe] = np.isfinite(jump) & (jump > limit)
+    return jumps
 
 
 def detect_spikes(values: FloatArray, rules: CleaningRules = CleaningRules()) -> BoolArray:
@@ -170,9 +188,7 @@ def detect_spikes(values: FloatArray, rules: CleaningRules = CleaningRules()) ->
         values > p99 + rules.range_margin * width
     )
     spikes |= finite & out_of_range
-    cleaned = np.where(spikes, np.nan, values)
-    jump = np.abs(cleaned - _neighbour_median(cleaned))
-    spikes |= np.isfinite(jump) & (jump > rules.spike_jump * width)
+    spikes |= _isolated_jumps(np.where(spikes, np.nan, values), rules.spike_jump * width)
     return spikes
 
 
