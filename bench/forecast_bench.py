@@ -82,6 +82,9 @@ def _tile(model: LoadModel, n_assets: int) -> LoadModel:
         ar_rho=grow(model.ar_rho),
         level_gain=grow(model.level_gain),
         confidence=tuple(model.confidence[i % len(model.confidence)] for i in range(n_assets)),
+        confidence_reasons=tuple(
+            model.confidence_reasons[i % len(model.confidence_reasons)] for i in range(n_assets)
+        ),
     )
 
 

@@ -114,6 +114,11 @@ def test_thin_history_gives_a_flagged_fallback_and_none_gives_nothing() -> None:
     hist = history_of(values, ("full", "thin", "empty"))
     forecast = forecast_day_ahead(hist, hist.days[-1] + timedelta(days=1))
     assert forecast.confidence == (Confidence.OK, Confidence.LOW, Confidence.NONE)
+    assert forecast.confidence_reasons == (  # D-1 is known only until 10:00
+        "29 complete day(s) of history",
+        "only 5 complete day(s) of history (< 14)",
+        "no complete day of history",
+    )
     assert np.isfinite(forecast.mean_kw[:2]).all()
     assert np.isnan(forecast.mean_kw[2]).all()
     ok_band = forecast.quantile_kw[0, 2] - forecast.quantile_kw[0, 0]

@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from vpp.domain import PvParams, interval_starts_utc
+from vpp.forecast.outlook import pv_outlook
 from vpp.forecast.pv import (
     PARK_SITE,
     clear_sky,
@@ -90,7 +91,15 @@ def test_no_or_little_history_is_flagged() -> None:
     day = date(2026, 7, 10)
     assert forecast_pv(day, PLANT).cloudiness.confidence == Confidence.NONE
     one_day = clear_sky_power(interval_starts_utc(day - timedelta(days=1)), PLANT)
-    assert cloudiness(one_day, PLANT, day).confidence == Confidence.LOW
+    low = cloudiness(one_day, PLANT, day)
+    assert low.confidence == Confidence.LOW
+    assert low.reason == (
+        "1 day(s) with complete daylight readings in the last 10 (< 3);"
+        " clear-sky index 1.00 assumed with a wide band"
+    )
+    outlook = pv_outlook(day, PLANT, -one_day)  # a PV meter's net load: generation < 0
+    assert outlook.confidence == Confidence.LOW
+    assert outlook.notes == (f"confidence low: {low.reason}",)
 
 
 def test_forecast_uses_the_same_clear_sky_for_every_plant_and_day() -> None:

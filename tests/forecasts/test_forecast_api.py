@@ -78,6 +78,17 @@ def test_without_history_the_forecast_says_so(
     assert all(iv["baseline_kw"] is None for iv in body["intervals"])
 
 
+def test_a_thin_history_is_flagged_with_its_reason(
+    client: TestClient, enterprise: Caller, load: dict[str, Any]
+) -> None:
+    push_history(client, enterprise, load["id"], 5)
+    body = client.get(
+        f"/v1/assets/{load['id']}/forecast", params={"day": DAY}, headers=enterprise.headers
+    ).json()
+    assert body["confidence"] == "low"
+    assert "confidence low: only 4 complete day(s) of history (< 14)" in body["quality_notes"]
+
+
 def test_pool_flexibility_sums_the_envelopes(
     client: TestClient, enterprise: Caller, operator: Caller, load: dict[str, Any]
 ) -> None:

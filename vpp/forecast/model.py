@@ -227,6 +227,8 @@ class LoadModel:
     """Per asset: OK, LOW (fallback, widened bands) or NONE (no forecast)."""
     holidays: frozenset[date] = field(default=frozenset())
     extra_workdays: frozenset[date] = field(default=frozenset())
+    confidence_reasons: tuple[str, ...] = ()
+    """Per asset: why it has its confidence (the history it had), in words."""
 
 
 @dataclass(frozen=True)
@@ -244,6 +246,8 @@ class LoadForecast:
     method: str
     measured_until: int = 0
     """Intervals of `day` replaced by measurements (intraday updates), 0 for day-ahead."""
+    confidence_reasons: tuple[str, ...] = ()
+    """Per asset: why it has its confidence (`LoadModel.confidence_reasons`)."""
 
     def frame(self, asset: int | str = 0) -> pd.DataFrame:
         """One asset's forecast as a frame on the UTC interval starts: mean_kw and p10_kw..."""
@@ -278,7 +282,9 @@ def _smooth(values: FloatArray, width: int) -> FloatArray:
         return np.where(count > 0.5, total / count, np.nan)
 
 
-def _shifted_mean(values: FloatArray, finite: BoolArray, width: int, all_finite: bool) -> FloatArray:
+def _shifted_mean(
+    values: FloatArray, finite: BoolArray, width: int, all_finite: bool
+) -> FloatArray:
     """`_smooth` as a sum of 2·width + 1 shifted copies."""
     filled = values if all_finite else np.where(finite, values, 0.0)
     total = filled.copy()
@@ -287,7 +293,8 @@ def _shifted_mean(values: FloatArray, finite: BoolArray, width: int, all_finite:
         total[..., :-shift] += filled[..., shift:]
     if all_finite:
         k = np.arange(values.shape[-1])
-        return total / (np.minimum(k + width, k.size - 1) - np.maximum(k - width, 0) + 1)
+        count = np.minimum(k + width, k.size - 1) - np.maximum(k - width, 0) + 1
+        return np.asarray(total / count, dtype=np.float64)
     present = finite.astype(np.float64)
     count = present.copy()
     for shift in range(1, width + 1):
@@ -803,12 +810,15 @@ def fit_load_model(
         gamma[lo:hi] = wf.level_gain[:, -1]
 
     confidence = []
+    reasons = []
     for a in range(n_assets):
         verdict = assess_history(values[a, :-1], min_complete_days=config.min_history_days)
-        level = verdict.confidence
+        level, reason = verdict.confidence, verdict.reason
         if level == Confidence.OK and not np.isfinite(sigma[a]).all():
             level = Confidence.LOW
+            reason = f"{reason}, too few of them forecast yet to fit its bands"
         confidence.append(level)
+        reasons.append(reason)
         if level != Confidence.OK:
             coef[a] = _prior()
             sigma[a], zq[a] = _fallback_band(values[a, :-1], config)
@@ -825,6 +835,7 @@ def fit_load_model(
         confidence=tuple(confidence),
         holidays=holidays,
         extra_workdays=extra_workdays,
+        confidence_reasons=tuple(reasons),
     )
 
 
@@ -895,6 +906,7 @@ def predict_day_ahead(model: LoadModel, history: LoadHistory) -> LoadForecast:
         quantile_kw=quant,
         confidence=model.confidence,
         method="similar-day ridge",
+        confidence_reasons=model.confidence_reasons,
     )
 
 

@@ -120,14 +120,17 @@ def pv_outlook(day: date, params: PvParams, history: pd.Series) -> AssetOutlook:
         else None
     )
     pv = forecast_pv(day, params, generation)
+    confidence = Confidence(pv.cloudiness.confidence)
     return AssetOutlook(
         params=params,
         battery=battery,
         mean_kw=pv.net_load_kw,
         bands_kw=-pv.quantile_kw[::-1],  # generation quantiles -> net-load quantiles
         method="pv clear-sky x cloudiness",
-        confidence=Confidence(pv.cloudiness.confidence),
-        notes=(),
+        confidence=confidence,
+        notes=()
+        if confidence == Confidence.OK
+        else (f"confidence {confidence.value}: {pv.cloudiness.reason}",),
         envelope_bounds_kw=pv_curtailment_bounds(
             pv.generation_kw, params.ac_capacity_kw, params.curtailable
         ),
@@ -152,6 +155,10 @@ def load_outlooks(
         battery = flexibility_of(p)
         bands = forecast.quantile_kw[i]
         median = np.where(np.isnan(bands[1]), battery.baseline_kw, bands[1])
+        confidence = Confidence(forecast.confidence[i])
+        notes = tuple(reports[asset_id].notes)
+        if confidence != Confidence.OK and forecast.confidence_reasons:
+            notes += (f"confidence {confidence.value}: {forecast.confidence_reasons[i]}",)
         out.append(
             AssetOutlook(
                 params=p,
@@ -159,8 +166,8 @@ def load_outlooks(
                 mean_kw=forecast.mean_kw[i],
                 bands_kw=bands,
                 method=forecast.method,
-                confidence=Confidence(forecast.confidence[i]),
-                notes=tuple(reports[asset_id].notes),
+                confidence=confidence,
+                notes=notes,
                 envelope_bounds_kw=deviation_bounds(battery, median),
             )
         )

@@ -280,6 +280,8 @@ class Cloudiness:
     """Clear-sky index quantiles over the recent days (the forecast band)."""
     days_used: int
     confidence: Confidence
+    reason: str = ""
+    """Why it has its confidence, in words."""
 
 
 def cloudiness(
@@ -326,7 +328,11 @@ def cloudiness(
         level = Confidence.LOW if indices else Confidence.NONE
         mean = float(np.mean(indices)) if indices else 0.75
         band = {q: float(np.clip(mean + (q - 0.5) * 1.2, 0.0, 1.0)) for q in quantiles}
-        return Cloudiness(mean, band, len(indices), level)
+        reason = (
+            f"{len(indices)} day(s) with complete daylight readings in the last {window_days} "
+            f"(< {min_days}); clear-sky index {mean:.2f} assumed with a wide band"
+        )
+        return Cloudiness(mean, band, len(indices), level, reason)
     weights = 0.5 ** (np.asarray(ages, dtype=np.float64) / half_life_days)
     values = np.asarray(indices)
     factor = float(np.sum(weights * values) / np.sum(weights))
@@ -334,7 +340,8 @@ def cloudiness(
     # Centre the band on the weighted factor: recent weather, historical spread.
     median = float(np.median(values))
     band = {q: float(np.clip(v - median + factor, 0.0, 1.2)) for q, v in spread.items()}
-    return Cloudiness(factor, band, len(values), Confidence.OK)
+    reason = f"clear-sky index from {len(values)} day(s) of the last {window_days}"
+    return Cloudiness(factor, band, len(values), Confidence.OK, reason)
 
 
 @dataclass(frozen=True)
@@ -374,7 +381,9 @@ def forecast_pv(
     clear = _clear_sky_days([day], plant, site, losses)[0]
     if measured_kw is None:
         band = {q: float(np.clip(0.75 + (q - 0.5) * 1.2, 0.0, 1.0)) for q in quantiles}
-        cloud = Cloudiness(0.75, band, 0, Confidence.NONE)
+        cloud = Cloudiness(
+            0.75, band, 0, Confidence.NONE, "no readings; clear-sky index 0.75 assumed"
+        )
     else:
         cloud = cloudiness(measured_kw, plant, day, site=site, quantiles=quantiles, losses=losses)
     capacity = plant.ac_capacity_kw
