@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 
 import numpy as np
 import pandas as pd
@@ -10,7 +10,13 @@ import pytest
 
 from tests.forecast.conftest import day_series
 from vpp.domain import NaiveDatetimeError
-from vpp.forecast.calendar import market_day_span, place_on_days, to_day_matrix
+from vpp.forecast.calendar import (
+    market_day_at,
+    market_day_span,
+    place_grid,
+    place_on_days,
+    to_day_matrix,
+)
 from vpp.forecast.model import LoadHistory
 
 NOV_1 = date(2026, 11, 1)
@@ -67,3 +73,22 @@ def test_history_spans_the_union_of_its_series() -> None:
     assert history.days == (NOV_1, date(2026, 11, 2), date(2026, 11, 3))
     assert (history.power_kw[0, 0] == 1.0).all() and np.isnan(history.power_kw[0, 1:]).all()
     assert (history.power_kw[1, 2] == 3.0).all() and np.isnan(history.power_kw[1, :2]).all()
+
+
+def test_a_grid_lands_where_its_series_would() -> None:
+    # Three days of readings from 2 November; the matrix holds 3 and 4 November only.
+    series = day_series({date(2026, 11, 2) + timedelta(days=i): float(i + 1) for i in range(3)})
+    start_ns = int(series.index[0].value)
+    by_grid = np.full((2, 96), np.nan)
+    place_grid(by_grid, start_ns, series.to_numpy(), date(2026, 11, 3))
+    by_series = np.full((2, 96), np.nan)
+    place_on_days(by_series, series, date(2026, 11, 3))
+    np.testing.assert_array_equal(by_grid, by_series)
+    assert (by_grid[0] == 2.0).all() and (by_grid[1] == 3.0).all()
+    # A grid that starts before and ends after the matrix is cut on both sides.
+    wide = np.full((1, 96), np.nan)
+    place_grid(wide, start_ns, series.to_numpy(), date(2026, 11, 3))
+    assert (wide[0] == 2.0).all()
+    assert market_day_at(start_ns) == date(2026, 11, 2)
+    with pytest.raises(ValueError, match="15-minute boundary"):
+        place_grid(wide, start_ns + 60_000_000_000, series.to_numpy(), date(2026, 11, 3))

@@ -20,7 +20,7 @@ from vpp.forecast.model import (
     update_intraday,
     walk_forward,
 )
-from vpp.forecast.quality import Confidence
+from vpp.forecast.quality import Confidence, clean_series
 
 FIRST = date(2026, 1, 5)  # a Monday
 
@@ -198,6 +198,12 @@ def test_forecast_from_raw_telemetry_reports_and_flags() -> None:
     assert reports["bad"].spikes == 1
     assert reports["bad"].readings == 96 * 5
     assert np.isfinite(forecast.mean_kw).all()
+    # The same, from each asset's cleaned series laid out as market days one by one.
+    cleaned = {name: clean_series(s).series for name, s in (("good", good), ("bad", bad))}
+    history = LoadHistory.from_series(cleaned).from_first_reading()
+    alone = forecast_day_ahead(history, days[-1] + timedelta(days=1))
+    np.testing.assert_allclose(forecast.mean_kw, alone.mean_kw, rtol=1e-12)
+    np.testing.assert_allclose(forecast.quantile_kw, alone.quantile_kw, rtol=1e-12)
 
 
 def test_leading_empty_days_are_dropped_without_changing_the_forecast() -> None:

@@ -93,6 +93,17 @@ def test_off_grid_readings_are_averaged_into_their_interval() -> None:
     assert cleaned.series.iloc[0] == pytest.approx(20.0)
 
 
+def test_as_many_readings_as_intervals_is_not_yet_a_grid() -> None:
+    # Three readings over three intervals, two of them in the first: 00:00 holds their
+    # mean, 00:15 is missing (then filled), 00:30 holds the third.
+    start = pd.Timestamp("2026-11-01T00:00Z")
+    stamps = [start + pd.Timedelta(minutes=m) for m in (5, 10, 30)]
+    cleaned = clean_series(pd.Series([10.0, 20.0, 40.0], index=pd.DatetimeIndex(stamps)))
+    assert list(cleaned.series.index) == [start + pd.Timedelta(minutes=m) for m in (0, 15, 30)]
+    np.testing.assert_allclose(cleaned.series.to_numpy(), [15.0, 27.5, 40.0])
+    assert cleaned.report.missing == 1 and cleaned.report.filled == 1
+
+
 def test_non_finite_values_are_dropped() -> None:
     raw = office_load(days=1)
     raw.iloc[5] = np.inf

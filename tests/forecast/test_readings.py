@@ -43,3 +43,14 @@ def test_a_block_without_any_reading() -> None:
     packed = PackedReadings.pack([None, None])
     assert len(packed) == 2
     assert packed.series(0).empty and packed.series(1).empty
+
+
+def test_arrays_give_nanoseconds_and_a_read_only_view() -> None:
+    packed = PackedReadings.pack(
+        [(np.array([HOUR_US]), np.array([7.0])), (np.array([0, HOUR_US]), np.array([1.0, 2.0]))]
+    )
+    stamps, power = packed.arrays(1)
+    assert stamps.tolist() == [0, 3_600_000_000_000]
+    assert power.tolist() == [1.0, 2.0]
+    assert not power.flags.writeable
+    assert packed.power_kw.flags.writeable  # the block itself is untouched

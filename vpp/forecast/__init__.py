@@ -27,17 +27,20 @@ from vpp.forecast.model import (
     LoadModelConfig,
     fit_load_model,
     forecast_day_ahead,
+    forecast_from_readings,
     forecast_from_telemetry,
     predict_day_ahead,
     update_intraday,
 )
 from vpp.forecast.pv import PARK_SITE, PvForecast, Site, forecast_pv
 from vpp.forecast.quality import (
+    CleanedReadings,
     CleanedSeries,
     CleaningRules,
     Confidence,
     QualityReport,
     assess_history,
+    clean_readings,
     clean_series,
 )
 
@@ -45,6 +48,7 @@ __all__ = [
     "PARK_SITE",
     "AdjustmentKind",
     "Baseline",
+    "CleanedReadings",
     "CleanedSeries",
     "CleaningRules",
     "Confidence",
@@ -60,12 +64,14 @@ __all__ = [
     "QualityReport",
     "Site",
     "assess_history",
+    "clean_readings",
     "clean_series",
     "day_types",
     "deviation_bounds",
     "envelope",
     "fit_load_model",
     "forecast_day_ahead",
+    "forecast_from_readings",
     "forecast_from_telemetry",
     "forecast_pv",
     "high_x_of_y_baseline",

@@ -122,6 +122,27 @@ def market_day_span(series: pd.Series) -> tuple[date, date] | None:
     return pd.Timestamp(int(local_ns.min())).date(), pd.Timestamp(int(local_ns.max())).date()
 
 
+def market_day_at(stamp_ns: int) -> date:
+    """The market day (Asia/Shanghai) of an instant in UTC nanoseconds since the epoch."""
+    return pd.Timestamp(stamp_ns + _MARKET_OFFSET.value).date()
+
+
+def place_grid(matrix: FloatArray, start_ns: int, values: FloatArray, first: date) -> None:
+    """Write a 15-min grid (``values[k]`` is the interval starting ``start_ns + k·15 min``,
+    UTC nanoseconds since the epoch, on an interval boundary) into `matrix` (days, 96),
+    whose row 0 is market day `first`; values outside the matrix's days are left out."""
+    if not matrix.flags.c_contiguous:
+        raise ValueError("matrix must be C-contiguous (it is written through a flat view)")
+    if start_ns % _INTERVAL.value:
+        raise ValueError("a grid starts on a 15-minute boundary")
+    flat = matrix.reshape(-1)
+    origin_ns = pd.Timestamp(first).as_unit("ns").value
+    offset = (start_ns + _MARKET_OFFSET.value - origin_ns) // _INTERVAL.value
+    lo, hi = max(0, -offset), min(len(values), flat.size - offset)
+    if hi > lo:
+        flat[offset + lo : offset + hi] = values[lo:hi]
+
+
 def place_on_days(matrix: FloatArray, series: pd.Series, first: date) -> None:
     """Write a 15-min power series (kW, UTC-aware index) into `matrix` (days, 96), whose
     row 0 is market day `first`; values outside the matrix's days are left out.
@@ -171,8 +192,10 @@ __all__ = [
     "day_types",
     "from_day_matrix",
     "is_rest_day",
+    "market_day_at",
     "market_day_span",
     "market_days",
+    "place_grid",
     "place_on_days",
     "to_day_matrix",
 ]

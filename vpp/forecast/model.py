@@ -64,8 +64,10 @@ from vpp.forecast.calendar import (
     IntArray,
     day_classes,
     day_types,
+    market_day_at,
     market_day_span,
     market_days,
+    place_grid,
     place_on_days,
 )
 from vpp.forecast.quality import (
@@ -74,8 +76,9 @@ from vpp.forecast.quality import (
     Confidence,
     QualityReport,
     assess_history,
-    clean_series,
+    clean_readings,
     nan_median,
+    readings_of,
 )
 
 FEATURES: tuple[str, ...] = (
@@ -940,23 +943,47 @@ def forecast_from_telemetry(
     back with confidence LOW (fallback, wide band) or NONE (NaN) rather than a confident
     number. Only the last `history_days` days before `day` are used.
     """
+    return forecast_from_readings(
+        {asset: readings_of(series) for asset, series in telemetry.items()},
+        day,
+        config,
+        holidays=holidays,
+        extra_workdays=extra_workdays,
+        rules=rules,
+        history_days=history_days,
+    )
+
+
+def forecast_from_readings(
+    readings: Mapping[str, tuple[IntArray, FloatArray]],
+    day: date,
+    config: LoadModelConfig = LoadModelConfig(),
+    *,
+    holidays: frozenset[date] = frozenset(),
+    extra_workdays: frozenset[date] = frozenset(),
+    rules: CleaningRules | None = None,
+    history_days: int = 200,
+) -> tuple[LoadForecast, dict[str, QualityReport]]:
+    """`forecast_from_telemetry` on plain arrays: each asset's readings as (UTC nanoseconds
+    since the epoch, kW), in the order received. A block of assets is cleaned and laid
+    out as market days without a pandas object per asset."""
+    rules = rules or CleaningRules()
+    cleaned = {asset: clean_readings(stamps, kw, rules) for asset, (stamps, kw) in readings.items()}
     first = day - timedelta(days=history_days)
     last = day - timedelta(days=1)
-    cleaned: dict[str, pd.Series] = {}
-    reports: dict[str, QualityReport] = {}
-    for asset, series in telemetry.items():
-        result = clean_series(series, rules or CleaningRules())
-        cleaned[asset] = result.series
-        reports[asset] = result.report
     # Days before the earliest reading would only be trimmed again (`from_first_reading`).
-    starts = [span[0] for s in cleaned.values() if (span := market_day_span(s))]
+    starts = [c.start_ns for c in cleaned.values() if c.values.size]
     if starts:
-        first = min(max(first, min(starts)), last)
-    history = LoadHistory.from_series(cleaned, first, last).from_first_reading()
+        first = min(max(first, market_day_at(min(starts))), last)
+    days = market_days(first, last)
+    power = np.full((len(cleaned), len(days), _K), np.nan)
+    for row, c in zip(power, cleaned.values(), strict=True):
+        place_grid(row, c.start_ns, c.values, first)
+    history = LoadHistory(tuple(cleaned), tuple(days), power).from_first_reading()
     forecast = forecast_day_ahead(
         history, day, config, holidays=holidays, extra_workdays=extra_workdays
     )
-    return forecast, reports
+    return forecast, {asset: c.report for asset, c in cleaned.items()}
 
 
 def update_intraday(

@@ -2,7 +2,7 @@
 
 An asset's outlook is its net-load forecast (P10/P50/P90 per interval, kW) and the
 flexibility around the median. Load-type assets of a block are forecast together by the
-vectorised load model (`forecast_from_telemetry`: one fit over an (assets, days, 96)
+vectorised load model (`forecast_from_readings`: one fit over an (assets, days, 96)
 array, each asset with its own coefficients, so the result per asset is the same as
 forecasting it alone); PV plants by clear sky x learned cloudiness (`forecast_pv`).
 `outlook_block` is a plain function of plain data, so the service fans blocks of assets
@@ -29,7 +29,7 @@ from vpp.forecast.flexibility import (
     pv_curtailment_bounds,
     robust_bounds,
 )
-from vpp.forecast.model import forecast_from_telemetry
+from vpp.forecast.model import forecast_from_readings
 from vpp.forecast.pv import forecast_pv
 from vpp.forecast.quality import Confidence
 from vpp.forecast.readings import PackedReadings
@@ -107,7 +107,7 @@ class OutlookJob:
     params: tuple[Mapping[str, Any], ...]
     history: PackedReadings
     history_days: int = 200
-    """Days before ``day`` the load model looks at (`forecast_from_telemetry`)."""
+    """Days before ``day`` the load model looks at (`forecast_from_readings`)."""
 
 
 def pv_outlook(day: date, params: PvParams, history: pd.Series) -> AssetOutlook:
@@ -141,13 +141,15 @@ def load_outlooks(
     day: date,
     asset_ids: Sequence[str],
     params: Sequence[AssetParams],
-    history: Sequence[pd.Series],
+    history: Sequence[tuple[np.ndarray, FloatArray]],
     history_days: int = 200,
 ) -> list[AssetOutlook]:
-    """Outlooks of load-type assets (anything but PV), forecast together (module docstring)."""
+    """Outlooks of load-type assets (anything but PV), forecast together (module docstring).
+
+    history: each asset's readings as (UTC nanoseconds since the epoch, kW) arrays."""
     if not asset_ids:
         return []
-    forecast, reports = forecast_from_telemetry(
+    forecast, reports = forecast_from_readings(
         dict(zip(asset_ids, history, strict=True)), day, history_days=history_days
     )
     out = []
@@ -186,7 +188,7 @@ def outlook_block(job: OutlookJob) -> list[AssetOutlook]:
         job.day,
         [job.asset_ids[i] for i in load],
         [params[i] for i in load],
-        [job.history.series(i) for i in load],
+        [job.history.arrays(i) for i in load],
         job.history_days,
     )
     for i, outlook in zip(load, loads, strict=True):

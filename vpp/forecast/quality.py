@@ -1,6 +1,7 @@
 """Telemetry cleaning rules for forecasting: gaps, spikes, disorder, stuck meters; and a report.
 
-The rules, applied in this order by `clean_series` (all counts go to `QualityReport`):
+The rules, applied in this order by `clean_series` (and by `clean_readings`, the same on
+plain arrays; all counts go to `QualityReport`):
 
 1. **Order and duplicates.** Readings are sorted by time (stable). Readings out of order are
    counted; of several readings for the same timestamp the one received last is kept.
@@ -41,6 +42,7 @@ from vpp.domain import INTERVALS_PER_DAY, NaiveDatetimeError
 
 FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
+IntArray = npt.NDArray[np.int64]
 
 _INTERVAL = pd.Timedelta(minutes=15)
 _NEIGHBOURS = 4
@@ -115,6 +117,18 @@ class CleanedSeries:
     report: QualityReport
     filled: pd.Series
     """Boolean series on the same index: True where the value was interpolated."""
+
+
+@dataclass(frozen=True)
+class CleanedReadings:
+    """`CleanedSeries` as plain arrays: grid point k starts at ``start_ns + k·15 min`` (UTC
+    nanoseconds since the Unix epoch); NaN = missing."""
+
+    start_ns: int
+    values: FloatArray
+    filled: BoolArray
+    """True where the value was interpolated."""
+    report: QualityReport
 
 
 def _check_index(series: pd.Series) -> pd.DatetimeIndex:
@@ -192,11 +206,11 @@ def detect_spikes(values: FloatArray, rules: CleaningRules = CleaningRules()) ->
     return spikes
 
 
-def _typical_abs_by_interval(index: pd.DatetimeIndex, values: FloatArray) -> FloatArray:
+def _typical_abs_by_interval(stamps_ns: IntArray, values: FloatArray) -> FloatArray:
     """Median |power| per grid point's interval of day (market time), NaN-aware."""
     # Laid out as market days x 96 intervals of day (UTC+8: 32 intervals ahead of UTC),
     # one grid point per cell, NaN where there is none: a column's median is the interval's.
-    quarter = index.asi8 // _QUARTER_NS + 32
+    quarter = stamps_ns // _QUARTER_NS + 32
     slot = quarter % INTERVALS_PER_DAY
     day = quarter // INTERVALS_PER_DAY
     first = int(day.min()) if day.size else 0
@@ -207,16 +221,17 @@ def _typical_abs_by_interval(index: pd.DatetimeIndex, values: FloatArray) -> Flo
 
 
 def detect_stuck_zero(
-    index: pd.DatetimeIndex, values: FloatArray, rules: CleaningRules = CleaningRules()
+    stamps_ns: IntArray, values: FloatArray, rules: CleaningRules = CleaningRules()
 ) -> BoolArray:
-    """Mask of stuck-at-zero intervals in a gridded series by rule 5 of the module."""
+    """Mask of stuck-at-zero intervals in a gridded series by rule 5 of the module
+    (stamps_ns: each grid point's start, UTC nanoseconds since the Unix epoch)."""
     stuck = np.zeros(values.size, dtype=bool)
     zero_runs = [r for r in _runs(values == 0.0) if r[1] - r[0] >= rules.stuck_zero_intervals]
     if not zero_runs:
         return stuck
     finite = np.abs(values[np.isfinite(values)])
     scale = float(np.quantile(finite, 0.99)) if finite.size else 0.0
-    typical = _typical_abs_by_interval(index, values)
+    typical = _typical_abs_by_interval(stamps_ns, values)
     for start, end in zero_runs:
         if np.median(typical[start:end]) > 0.01 * scale:
             stuck[start:end] = True
@@ -248,6 +263,14 @@ def _fill_short_gaps(values: FloatArray, max_gap: int) -> tuple[FloatArray, Bool
     return filled, mask
 
 
+def readings_of(series: pd.Series) -> tuple[IntArray, FloatArray]:
+    """A telemetry series (kW, aware index) as (UTC nanoseconds since the epoch, kW) arrays
+    in the order received. Raises `NaiveDatetimeError` for a naive index (DESIGN §3)."""
+    stamps = np.asarray(_check_index(series).as_unit("ns").asi8, dtype=np.int64)
+    values = np.asarray(series.to_numpy(dtype=np.float64, na_value=np.nan), dtype=np.float64)
+    return stamps, values
+
+
 def clean_series(series: pd.Series, rules: CleaningRules = CleaningRules()) -> CleanedSeries:
     """Apply the module's cleaning rules to raw telemetry (kW, aware timestamps).
 
@@ -255,64 +278,87 @@ def clean_series(series: pd.Series, rules: CleaningRules = CleaningRules()) -> C
     interpolated intervals, and a `QualityReport` of every rule that fired. Raises
     `NaiveDatetimeError` for a naive index (DESIGN §3).
     """
-    index = _check_index(series)
-    raw = np.asarray(series.to_numpy(dtype=np.float64, na_value=np.nan), dtype=np.float64)
+    cleaned = clean_readings(*readings_of(series), rules)
+    grid = pd.DatetimeIndex(
+        cleaned.start_ns + _QUARTER_NS * np.arange(cleaned.values.size, dtype=np.int64)
+    ).tz_localize("UTC")
+    return CleanedSeries(
+        pd.Series(cleaned.values, index=grid, name=series.name, dtype=np.float64),
+        cleaned.report,
+        pd.Series(cleaned.filled, index=grid, dtype=bool),
+    )
+
+
+def clean_readings(
+    stamps_ns: IntArray, power_kw: FloatArray, rules: CleaningRules = CleaningRules()
+) -> CleanedReadings:
+    """`clean_series` on plain arrays: readings as received, stamped in UTC nanoseconds
+    since the Unix epoch (kW). What a block of many assets' telemetry is cleaned with,
+    without a pandas object per asset."""
+    raw = np.asarray(power_kw, dtype=np.float64)
+    ns = np.asarray(stamps_ns, dtype=np.int64)
     readings = raw.size
     notes: list[str] = []
     if readings == 0:
-        empty = pd.Series([], index=pd.DatetimeIndex([], tz="UTC"), dtype=np.float64)
         report = QualityReport(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, ("no readings",))
-        return CleanedSeries(empty, report, empty.astype(bool))
+        return CleanedReadings(0, np.zeros(0), np.zeros(0, dtype=bool), report)
 
-    ns = index.asi8
     out_of_order = int(np.sum(ns[1:] < np.maximum.accumulate(ns)[:-1]))
-    order = np.argsort(ns, kind="stable")
-    ns_sorted, values = ns[order], raw[order]
+    if out_of_order:
+        order = np.argsort(ns, kind="stable")
+        ns_sorted, values = ns[order], raw[order]
+    else:
+        ns_sorted, values = ns, raw
     last_of_equal = np.concatenate((ns_sorted[1:] != ns_sorted[:-1], [True]))
     duplicates = int(readings - last_of_equal.sum())
-    ns_sorted, values = ns_sorted[last_of_equal], values[last_of_equal]
+    if duplicates:
+        ns_sorted, values = ns_sorted[last_of_equal], values[last_of_equal]
     if out_of_order:
         notes.append(f"sorted {out_of_order} reading(s) received out of order")
     if duplicates:
         notes.append(f"dropped {duplicates} duplicate reading(s), kept the last received")
 
     finite = np.isfinite(values)
-    non_finite = int((~finite).sum())
+    non_finite = int(values.size - np.count_nonzero(finite))
     if non_finite:
         notes.append(f"dropped {non_finite} non-finite reading(s)")
-    values = values[finite]
+        values = values[finite]
+        stamp_ns = ns_sorted[finite]
+    else:
+        stamp_ns = ns_sorted
 
     if values.size == 0:
-        grid = pd.date_range(
-            pd.Timestamp(ns_sorted[0], tz="UTC").floor("15min"), periods=1, freq="15min"
-        )
-        empty_vals = pd.Series(np.nan, index=grid)
         report = QualityReport(
             readings, out_of_order, duplicates, non_finite, 0, 1, 1, 0, 0, 0, 0, 1, tuple(notes)
         )
-        return CleanedSeries(empty_vals, report, pd.Series(False, index=grid))
+        start = int(ns_sorted[0] - ns_sorted[0] % _QUARTER_NS)
+        return CleanedReadings(start, np.full(1, np.nan), np.zeros(1, dtype=bool), report)
 
     # The 15-minute grid from the first reading's interval to the last one's, each
     # interval the mean of its readings (sorted above; integers: no pandas per asset).
-    stamp_ns = ns_sorted[finite]
     floored_ns = stamp_ns - stamp_ns % _QUARTER_NS
-    off_grid = int((floored_ns != stamp_ns).sum())
+    off_grid = int(np.count_nonzero(floored_ns != stamp_ns))
     if off_grid:
         notes.append(f"averaged {off_grid} off-grid reading(s) into their 15-min interval")
     position = (floored_ns - floored_ns[0]) // _QUARTER_NS
     size = int(position[-1]) + 1
-    counts = np.bincount(position, minlength=size)
-    sums = np.bincount(position, weights=values, minlength=size)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        grid_values = np.where(counts > 0, sums / counts, np.nan)
-    grid = pd.DatetimeIndex(floored_ns[0] + _QUARTER_NS * np.arange(size)).tz_localize("UTC")
-    missing = int((~np.isfinite(grid_values)).sum())
+    if size == values.size and bool((position[1:] > position[:-1]).all()):
+        # one reading per interval and none missing: the readings are the grid
+        grid_values = values.copy()
+    else:
+        counts = np.bincount(position, minlength=size)
+        sums = np.bincount(position, weights=values, minlength=size)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            grid_values = np.where(counts > 0, sums / counts, np.nan)
+    start_ns = int(floored_ns[0])
+    missing = int(size - np.count_nonzero(np.isfinite(grid_values)))
     if missing:
         notes.append(f"{missing} interval(s) had no reading")
 
     spikes = detect_spikes(grid_values, rules)
     grid_values[spikes] = np.nan
-    stuck = detect_stuck_zero(grid, grid_values, rules)
+    grid_ns = start_ns + _QUARTER_NS * np.arange(size, dtype=np.int64)
+    stuck = detect_stuck_zero(grid_ns, grid_values, rules)
     grid_values[stuck] = np.nan
     flat = (
         detect_flatline(grid_values, rules.flatline_intervals)
@@ -330,7 +376,7 @@ def clean_series(series: pd.Series, rules: CleaningRules = CleaningRules()) -> C
 
     cleaned, filled_mask = _fill_short_gaps(grid_values, rules.max_fill_intervals)
     filled = int(filled_mask.sum())
-    missing_after = int((~np.isfinite(cleaned)).sum())
+    missing_after = int(size - np.count_nonzero(np.isfinite(cleaned)))
     if filled:
         notes.append(f"interpolated {filled} interval(s) in gaps of <= {rules.max_fill_intervals}")
     if missing_after:
@@ -341,7 +387,7 @@ def clean_series(series: pd.Series, rules: CleaningRules = CleaningRules()) -> C
         duplicates=duplicates,
         non_finite=non_finite,
         off_grid=off_grid,
-        intervals=int(grid.size),
+        intervals=size,
         missing=missing,
         spikes=int(spikes.sum()),
         stuck_zero=int(stuck.sum()),
@@ -350,11 +396,7 @@ def clean_series(series: pd.Series, rules: CleaningRules = CleaningRules()) -> C
         missing_after=missing_after,
         notes=tuple(notes),
     )
-    return CleanedSeries(
-        pd.Series(cleaned, index=grid, name=series.name),
-        report,
-        pd.Series(filled_mask, index=grid),
-    )
+    return CleanedReadings(start_ns, cleaned, filled_mask, report)
 
 
 class Confidence(StrEnum):

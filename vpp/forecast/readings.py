@@ -53,6 +53,14 @@ class PackedReadings:
             self.ts_us.astype("datetime64[us]").astype("datetime64[ns]"), tz="UTC"
         )
 
+    def arrays(self, i: int) -> tuple[np.ndarray, FloatArray]:
+        """Asset ``i``'s readings as (UTC nanoseconds since the epoch, kW) arrays; the
+        power is a read-only view of the block's."""
+        start, end = int(self.offsets[i]), int(self.offsets[i + 1])
+        power = self.power_kw[start:end]
+        power.flags.writeable = False
+        return self.ts_us[start:end] * 1000, power
+
     def series(self, i: int) -> pd.Series:
         """Asset ``i``'s readings as a series (kW, UTC index; empty if it has none)."""
         start, end = int(self.offsets[i]), int(self.offsets[i + 1])
