@@ -316,14 +316,11 @@ def cloudiness(
     clear = _clear_sky_days(days, plant, site, losses)
     capacity = plant.ac_capacity_kw
     mask = clear > 0.1 * capacity
-    indices: list[float] = []
-    ages: list[int] = []
-    for i in range(len(days)):
-        sel = mask[i]
-        if not sel.any() or not np.isfinite(matrix[i, sel]).all():
-            continue
-        indices.append(float(np.clip(matrix[i, sel].sum() / clear[i, sel].sum(), 0.0, 1.2)))
-        ages.append(len(days) - i)
+    usable = mask.any(axis=1) & (np.isfinite(matrix) | ~mask).all(axis=1)
+    measured = np.where(mask, matrix, 0.0)[usable].sum(axis=1)
+    possible = np.where(mask, clear, 0.0)[usable].sum(axis=1)
+    indices = np.clip(measured / possible, 0.0, 1.2).tolist()
+    ages = (len(days) - np.flatnonzero(usable)).tolist()
     if len(indices) < min_days:
         level = Confidence.LOW if indices else Confidence.NONE
         mean = float(np.mean(indices)) if indices else 0.75
