@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from vpp.forecast.model import _expected, _lag_means, _Padded, _previous_same
+from vpp.forecast.model import _expected, _lag_means, _nan_quantiles, _Padded, _previous_same
 
 
 def plain_lag_means(
@@ -55,3 +55,18 @@ def test_the_fast_lagged_means_equal_the_plain_ones_bit_for_bit() -> None:
     expected = _expected(_Padded.of(values), classes, asked)
     alone = plain_lag_means(values, _previous_same(classes, asked, 1, 10), [10])[10]
     np.testing.assert_array_equal(expected, alone)
+
+
+def test_residual_quantiles_per_row_ignore_missing_values() -> None:
+    rng = np.random.default_rng(5)
+    z = rng.standard_normal((4, 50))
+    levels = np.array([0.1, 0.5, 0.9])
+    z[:, :7] = np.nan  # the same missing columns in every row
+    expected = np.stack([np.quantile(row[7:], levels) for row in z])
+    np.testing.assert_array_equal(_nan_quantiles(z, levels), expected)
+    z[1, 20] = np.nan  # one row misses one more
+    z[3] = np.nan  # and one has nothing
+    ragged = _nan_quantiles(z, levels)
+    np.testing.assert_array_equal(ragged[1], np.quantile(np.delete(z[1, 7:], 13), levels))
+    np.testing.assert_array_equal(ragged[[0, 2]], expected[[0, 2]])
+    assert np.isnan(ragged[3]).all()

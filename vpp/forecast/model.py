@@ -495,6 +495,11 @@ def _nan_quantiles(z: FloatArray, levels: FloatArray) -> FloatArray:
     finite = np.isfinite(z)
     if finite.all():
         return np.asarray(np.quantile(z, levels, axis=1).T, dtype=np.float64)
+    common = np.asarray(finite.all(axis=0), dtype=bool)
+    if common.any() and (finite == common[None]).all():
+        # every row misses the same columns (days before the walk-forward's first
+        # forecast): one call over the columns they all hold
+        return np.asarray(np.quantile(z[:, common], levels, axis=1).T, dtype=np.float64)
     for a in range(z.shape[0]):
         row = z[a][finite[a]]
         if row.size:
