@@ -387,18 +387,25 @@ def _mean_over_intervals(values: FloatArray) -> FloatArray:
 
 
 def _features(
-    values: FloatArray, types: IntArray, rows: IntArray, config: LoadModelConfig
+    values: FloatArray,
+    types: IntArray,
+    rows: IntArray,
+    config: LoadModelConfig,
+    padded: _Padded | None = None,
+    expected: FloatArray | None = None,
 ) -> FloatArray:
     """Features (module docstring) for forecasting `rows` of `values` (A, D, 96; kW).
 
     Shape (A, len(rows), len(FEATURES), 96). Reads only rows <= row - min_lag and the first
     `known_intervals` of row - 1: what is measured when the forecast is issued.
+    `padded` and `expected` (every day's `_expected`, (A, D, 96)) may come from a caller
+    that needs them too.
     """
     classes = day_classes(types)
     min_lag = config.min_lag
     n_assets = values.shape[0]
     out = np.empty((n_assets, rows.size, _N_FEATURES, _K))
-    padded = _Padded.of(values)
+    padded = _Padded.of(values) if padded is None else padded
 
     same_type = _previous_same(types, rows, min_lag, 8)
     wd = _lag_means(padded, same_type, [4, 8])
@@ -427,7 +434,7 @@ def _features(
     previous = rows - 1
     # Both anomalies need each day's own expectation; one pass serves both.
     both = np.concatenate([np.maximum(recent, 0), np.maximum(previous, 0)])
-    expected = _expected(padded, classes, both)
+    expected = _expected(padded, classes, both) if expected is None else expected[:, both]
     anomaly = _gather(values, recent) - expected[:, : rows.size]
     out[:, :, 8] = _mean_over_intervals(anomaly)
     out[:, :, 9] = np.nan_to_num(_smooth(anomaly, 4), nan=0.0)
@@ -594,17 +601,15 @@ class WalkForward:
     """Intraday level weight per row, (assets, days)."""
 
 
-def _day_weights(values: FloatArray, types: IntArray) -> FloatArray:
+def _day_weights(values: FloatArray, expected: FloatArray) -> FloatArray:
     """Training weight of each day (A, D): 1, or less for a day unlike its similar days.
 
-    A day's anomaly is the RMS of its load minus its own similar-day expectation (`_expected`);
+    A day's anomaly is the RMS of its load minus its own similar-day expectation
+    (`expected`: every day's `_expected`, (A, D, 96));
     a day whose anomaly exceeds the median anomaly of the `_WEIGHT_WINDOW_DAYS` days up to it
     is weighted by (median / anomaly)², as for an observation of that much larger variance.
     Uses nothing after the day itself; days without an expectation weigh 1.
     """
-    n_days = values.shape[1]
-    classes = day_classes(types)
-    expected = _expected(_Padded.of(values), classes, np.arange(n_days, dtype=np.int64))
     anomaly = np.sqrt(_nan_mean((values - expected) ** 2, axis=-1))  # (A, D)
     pad = np.full((values.shape[0], _WEIGHT_WINDOW_DAYS - 1), np.nan)
     windows = np.lib.stride_tricks.sliding_window_view(
@@ -690,8 +695,10 @@ def walk_forward(
     rest = day_classes(types) != DayClass.WORKDAY
     all_rows = np.arange(n_days, dtype=np.int64)
     rows = all_rows[start:]
-    feats = _features(values, types, all_rows, config)
-    coef_rows = _fit_rows(feats, values, rows, config, _day_weights(values, types))
+    padded = _Padded.of(values)
+    expected = _expected(padded, day_classes(types), all_rows)  # shared by both below
+    feats = _features(values, types, all_rows, config, padded, expected)
+    coef_rows = _fit_rows(feats, values, rows, config, _day_weights(values, expected))
     coef = np.full((n_assets, n_days, _N_FEATURES), np.nan)
     coef[:, start:] = coef_rows
     mean = np.einsum("adfk,adf->adk", feats, np.nan_to_num(coef))
