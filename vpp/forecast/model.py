@@ -289,22 +289,23 @@ def _shifted_mean(
     values: FloatArray, finite: BoolArray, width: int, all_finite: bool
 ) -> FloatArray:
     """`_smooth` as a sum of 2·width + 1 shifted copies."""
-    filled = values if all_finite else np.where(finite, values, 0.0)
-    total = filled.copy()
-    for shift in range(1, width + 1):
-        total[..., shift:] += filled[..., :-shift]
-        total[..., :-shift] += filled[..., shift:]
     if all_finite:
         k = np.arange(values.shape[-1])
         count = np.minimum(k + width, k.size - 1) - np.maximum(k - width, 0) + 1
-        return np.asarray(total / count, dtype=np.float64)
-    present = finite.astype(np.float64)
-    count = present.copy()
-    for shift in range(1, width + 1):
-        count[..., shift:] += present[..., :-shift]
-        count[..., :-shift] += present[..., shift:]
+        return np.asarray(_window_sum(values, width) / count, dtype=np.float64)
+    total = _window_sum(np.where(finite, values, 0.0), width)
+    count = _window_sum(finite.astype(np.float64), width)
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(count > 0.5, total / count, np.nan)
+
+
+def _window_sum(values: FloatArray, width: int) -> FloatArray:
+    """Sum over ±width along the last axis, within each day (the ends take what exists)."""
+    total = values.copy()
+    for shift in range(1, width + 1):
+        total[..., shift:] += values[..., :-shift]
+        total[..., :-shift] += values[..., shift:]
+    return total
 
 
 def _previous_same(key: IntArray, rows: IntArray, min_lag: int, n: int) -> IntArray:
