@@ -163,15 +163,7 @@ def plan_bids(
         if energy_price_cny_per_mwh is None
         else energy_price_cny_per_mwh
     )
-    response = [
-        (packs[p].limits().side, np.asarray(o.demand_kw) > 0)
-        for p, o in outlooks.items()
-        if p.startswith("peak_shaving.")
-    ]
-    none = np.zeros(INTERVALS_PER_DAY, dtype=bool)
-    up_open = np.logical_or.reduce([m for side, m in response if side == Direction.UP] + [none])
-    down_open = np.logical_or.reduce([m for side, m in response if side == Direction.DOWN] + [none])
-    fleet = fleet_of(assets, up_open, down_open)
+    fleet = fleet_of(assets, *response_windows(packs, outlooks))
     products = tuple(
         ProductInput(
             name=product,
@@ -198,7 +190,9 @@ def plan_bids(
             ladder=plan.ladder(product.name).offers,
             allocation_kw=plan.offer_kw[:, k, :],
             expected_revenue_cny=float(np.sum(value[:, k, :] * plan.offer_kw[:, k, :])),
-            detail=detail,
+            detail=detail
+            if (product.cap_kw > 0).any()
+            else f"{detail}; the market publishes no demand for this product on this day",
         )
         for k, product in enumerate(products)
     )
