@@ -110,6 +110,13 @@ class OutlookJob:
     """Days before ``day`` the load model looks at (`forecast_from_readings`)."""
 
 
+def _unsure(confidence: Confidence, reason: str) -> tuple[str, ...]:
+    """The note that says why a forecast is below confidence OK (none when it is OK)."""
+    if confidence == Confidence.OK or not reason:
+        return ()
+    return (f"confidence {confidence.value}: {reason}",)
+
+
 def pv_outlook(day: date, params: PvParams, history: pd.Series) -> AssetOutlook:
     """A PV plant's outlook from its recent net load (kW, generation negative)."""
     battery = flexibility_of(params)
@@ -128,9 +135,7 @@ def pv_outlook(day: date, params: PvParams, history: pd.Series) -> AssetOutlook:
         bands_kw=-pv.quantile_kw[::-1],  # generation quantiles -> net-load quantiles
         method="pv clear-sky x cloudiness",
         confidence=confidence,
-        notes=()
-        if confidence == Confidence.OK
-        else (f"confidence {confidence.value}: {pv.cloudiness.reason}",),
+        notes=_unsure(confidence, pv.cloudiness.reason),
         envelope_bounds_kw=pv_curtailment_bounds(
             pv.generation_kw, params.ac_capacity_kw, params.curtailable
         ),
@@ -158,9 +163,8 @@ def load_outlooks(
         bands = forecast.quantile_kw[i]
         median = np.where(np.isnan(bands[1]), battery.baseline_kw, bands[1])
         confidence = Confidence(forecast.confidence[i])
-        notes = tuple(reports[asset_id].notes)
-        if confidence != Confidence.OK and forecast.confidence_reasons:
-            notes += (f"confidence {confidence.value}: {forecast.confidence_reasons[i]}",)
+        reason = forecast.confidence_reasons[i] if forecast.confidence_reasons else ""
+        notes = tuple(reports[asset_id].notes) + _unsure(confidence, reason)
         out.append(
             AssetOutlook(
                 params=p,
