@@ -46,15 +46,21 @@ def push_history(client: TestClient, caller: Caller, asset_id: str, days: int) -
         assert response.status_code == 200, response.text
 
 
+def forecast_of(client: TestClient, caller: Caller, asset_id: str) -> dict[str, Any]:
+    """The asset's forecast for DAY, as ``caller`` reads it (200 asserted)."""
+    response = client.get(
+        f"/v1/assets/{asset_id}/forecast", params={"day": DAY}, headers=caller.headers
+    )
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
 def test_forecast_follows_the_history_and_bounds_flexibility(
     client: TestClient, enterprise: Caller, load: dict[str, Any]
 ) -> None:
     push_history(client, enterprise, load["id"], 28)
-    response = client.get(
-        f"/v1/assets/{load['id']}/forecast", params={"day": DAY}, headers=enterprise.headers
-    )
-    assert response.status_code == 200, response.text
-    body = response.json()
+    body = forecast_of(client, enterprise, load["id"])
     assert body["confidence"] in ("ok", "low")
     intervals = body["intervals"]
     assert len(intervals) == 96
@@ -71,9 +77,7 @@ def test_forecast_follows_the_history_and_bounds_flexibility(
 def test_without_history_the_forecast_says_so(
     client: TestClient, enterprise: Caller, load: dict[str, Any]
 ) -> None:
-    body = client.get(
-        f"/v1/assets/{load['id']}/forecast", params={"day": DAY}, headers=enterprise.headers
-    ).json()
+    body = forecast_of(client, enterprise, load["id"])
     assert body["confidence"] == "none"
     assert all(iv["baseline_kw"] is None for iv in body["intervals"])
 
@@ -82,9 +86,7 @@ def test_a_thin_history_is_flagged_with_its_reason(
     client: TestClient, enterprise: Caller, load: dict[str, Any]
 ) -> None:
     push_history(client, enterprise, load["id"], 5)
-    body = client.get(
-        f"/v1/assets/{load['id']}/forecast", params={"day": DAY}, headers=enterprise.headers
-    ).json()
+    body = forecast_of(client, enterprise, load["id"])
     assert body["confidence"] == "low"
     assert "confidence low: only 4 complete day(s) of history (< 14)" in body["quality_notes"]
 
@@ -94,12 +96,8 @@ def test_pool_flexibility_sums_the_envelopes(
 ) -> None:
     push_history(client, enterprise, load["id"], 14)
     battery = create_battery(client, enterprise, load["site_id"])
-    own = client.get(
-        f"/v1/assets/{battery['id']}/forecast", params={"day": DAY}, headers=enterprise.headers
-    ).json()
-    cooling = client.get(
-        f"/v1/assets/{load['id']}/forecast", params={"day": DAY}, headers=enterprise.headers
-    ).json()
+    own = forecast_of(client, enterprise, str(battery["id"]))
+    cooling = forecast_of(client, enterprise, load["id"])
     pool = client.get("/v1/pool/flexibility", params={"day": DAY}, headers=operator.headers).json()
     assert pool["assets"] == 2
     for i in (0, 40, 95):
